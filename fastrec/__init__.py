@@ -1,8 +1,40 @@
-"""fastrec: fast, honest explicit-rating recommenders."""
+"""fastrec: fast, honest explicit-rating recommenders.
+
+>>> import fastrec
+>>> table = fastrec.evaluate_all("ratings.csv")   # every model's RMSE, MAE and seconds
+"""
 
 from .data import Ratings, load_ratings
+from .evaluate import evaluate_all
 from .metrics import mae, rmse
-from .models import Bias, ItemMean, NotFittedError, Recommender, UserItemMean, UserMean
+from .models import (
+    MODELS,
+    Bias,
+    ItemMean,
+    NotFittedError,
+    Recommender,
+    UserItemMean,
+    UserMean,
+)
 from .split import kfold, ml100k_folds, predefined_split, train_test_split
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Ratings",
+    "load_ratings",
+    "train_test_split",
+    "kfold",
+    "predefined_split",
+    "ml100k_folds",
+    "rmse",
+    "mae",
+    "evaluate_all",
+    "MODELS",
+    "Recommender",
+    "NotFittedError",
+    "UserMean",
+    "ItemMean",
+    "UserItemMean",
+    "Bias",
+]

@@ -99,12 +99,14 @@ class Bias(Recommender):
 
     Parameters
     ----------
-    reg_user, reg_item : float, default 15 and 10
-        Damping: a bias is the mean deviation shrunk as if ``reg`` extra ratings of 0 were seen.
+    reg_user, reg_item : float, default 5 and 3
+        Damping: a bias is the mean deviation shrunk as if ``reg`` extra ratings of 0 were
+        seen. Surprise's BaselineOnly uses 15 and 10; 5 and 3 score better on every split we
+        measured (ml-latest-small 2016 and 2018, the five ml-100k folds), see the README.
     n_iter : int, default 10
     """
 
-    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iter: int = 10):
+    def __init__(self, reg_user: float = 5.0, reg_item: float = 3.0, n_iter: int = 10):
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iter = n_iter
