@@ -66,8 +66,9 @@ def _load(path: str | None):
 
 
 def _evaluate(args) -> None:
-    from .evaluate import evaluate_all
+    from .evaluate import evaluate_all, resolve_models
 
+    resolve_models(args.models)  # an unknown model name fails before any data is read
     ratings = _load(args.path)
     with warnings.catch_warnings():  # skipped models are printed as notes below instead
         warnings.simplefilter("ignore")

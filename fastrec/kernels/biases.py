@@ -11,6 +11,9 @@ def _row_damped_means(indptr, indices, data, other_bias, offset, reg, out):
     """out[r] = sum_{c in row r} (data - offset - other_bias[c]) / (reg + n_r); rows own out[r]."""
     for r in prange(indptr.shape[0] - 1):
         start, end = indptr[r], indptr[r + 1]
+        if start == end:  # no ratings: no deviation (and no 0 / 0 when reg == 0)
+            out[r] = 0.0
+            continue
         acc = 0.0
         for p in range(start, end):
             acc += data[p] - offset - other_bias[indices[p]]
