@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +24,14 @@ def train_test_split(
     """
     if not isinstance(ratings, Ratings):
         raise TypeError(f"train_test_split expects Ratings, got {type(ratings).__name__}")
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    if (
+        isinstance(test_size, bool)
+        or not isinstance(test_size, numbers.Real)
+        or not 0.0 < test_size < 1.0
+    ):
+        raise ValueError(
+            f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}"
+        )
     mask = np.random.RandomState(seed).rand(len(ratings)) < 1 - test_size
     return ratings.subset(mask), ratings.subset(~mask)
 
@@ -36,10 +43,19 @@ def kfold(
 
     Each rating is in exactly one test fold.
     """
-    if not isinstance(n_splits, int) or n_splits < 2:
+    if not isinstance(ratings, Ratings):
+        raise TypeError(f"kfold expects Ratings, got {type(ratings).__name__}")
+    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 2:
         raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
     if n_splits > len(ratings):
         raise ValueError(f"n_splits={n_splits} exceeds the number of ratings ({len(ratings)})")
+    # Validation above runs at the call, not at the first next(): the loop is a generator.
+    return _kfold_pairs(ratings, int(n_splits), seed)
+
+
+def _kfold_pairs(
+    ratings: Ratings, n_splits: int, seed: int | None
+) -> Iterator[tuple[Ratings, Ratings]]:
     order = np.random.RandomState(seed).permutation(len(ratings))
     for test_rows in np.array_split(order, n_splits):
         mask = np.ones(len(ratings), dtype=bool)
@@ -73,6 +89,11 @@ def _reindex(ratings: Ratings, user_index: pd.Index, item_index: pd.Index) -> Ra
 def ml100k_folds(directory: str | os.PathLike) -> list[tuple[Ratings, Ratings]]:
     """ml-100k's five published folds ``u1.base/u1.test`` ... ``u5.base/u5.test``."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"{directory}: no such directory; expected the ml-100k directory holding "
+            "u1.base, u1.test ... u5.base, u5.test"
+        )
     return [
         predefined_split(directory / f"u{k}.base", directory / f"u{k}.test") for k in range(1, 6)
     ]
