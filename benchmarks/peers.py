@@ -45,7 +45,7 @@ def _time_surprise(factory, train, test, repeats):
     lo, hi = float(train.ratings.min()), float(train.ratings.max())
     frame = train.to_frame().iloc[:, :3]
     trainset = Dataset.load_from_df(frame, Reader(rating_scale=(lo, hi))).build_full_trainset()
-    pairs = list(zip(test.user_ids.tolist(), test.item_ids.tolist()))
+    pairs = list(zip(test.user_ids.tolist(), test.item_ids.tolist(), strict=True))
     seconds, pred = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -90,12 +90,13 @@ def main() -> None:
         sys.exit("peers.py needs Surprise: pip install scikit-surprise")
     if args.path:
         splits = [fastrec.train_test_split(fastrec.load_ratings(args.path))]
-        print(f"{args.path}, 80/20 split, seed 7; seconds: fit + predict, median of "
-              f"{args.repeats}")
+        print(f"{args.path}, 80/20 split, seed 7; seconds: fit + predict, median of {args.repeats}")
     else:
         splits = fastrec.ml100k_folds(args.ml100k_folds)
-        print(f"{args.ml100k_folds}: mean over the five folds u1..u5; seconds: fit + predict, "
-              f"median of {args.repeats}")
+        print(
+            f"{args.ml100k_folds}: mean over the five folds u1..u5; seconds: fit + predict, "
+            f"median of {args.repeats}"
+        )
     compare(splits, args.repeats)
 
 

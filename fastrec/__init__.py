@@ -4,6 +4,7 @@
 >>> table = fastrec.evaluate_all("ratings.csv")   # every model's RMSE, MAE and seconds
 """
 
+from . import datasets
 from .data import Ratings, load_ratings
 from .evaluate import evaluate_all
 from .metrics import mae, rmse
@@ -21,6 +22,7 @@ from .split import kfold, ml100k_folds, predefined_split, train_test_split
 __version__ = "0.1.0"
 
 __all__ = [
+    "datasets",
     "Ratings",
     "load_ratings",
     "train_test_split",

@@ -48,7 +48,8 @@ class Ratings:
     Attributes
     ----------
     user_index, item_index : pandas.Index
-        Raw ids, sorted; code ``c`` is raw id ``user_index[c]``.
+        Raw ids, sorted (in order of appearance for ids of mixed, unorderable types);
+        code ``c`` is raw id ``user_index[c]``.
     user_codes, item_codes : np.ndarray[int32]
     ratings : np.ndarray[float64]
     timestamps : np.ndarray[int64] or None
@@ -90,10 +91,11 @@ class Ratings:
         self._csr = None
         self._csc = None
         n = len(self.ratings)
-        if len(self.user_codes) != n or len(self.item_codes) != n:
+        n_ts = n if self.timestamps is None else len(self.timestamps)
+        if len(self.user_codes) != n or len(self.item_codes) != n or n_ts != n:
             raise ValueError(
-                f"user_codes ({len(self.user_codes)}), item_codes ({len(self.item_codes)}) and "
-                f"ratings ({n}) must have the same length"
+                f"user_codes ({len(self.user_codes)}), item_codes ({len(self.item_codes)}), "
+                f"ratings ({n}) and timestamps ({n_ts}) must have the same length"
             )
 
     # ----------------------------------------------------------------- sizes

@@ -114,13 +114,16 @@ def evaluate_all(
                 "compile_s": compile_s,
             }
         )
-        log.info("%s: rmse %.6f, fit %.3fs, predict %.3fs", model.name, rows[-1]["rmse"],
-                 t1 - t0, t2 - t1)
+        log.info(
+            "%s: rmse %.6f, fit %.3fs, predict %.3fs",
+            model.name,
+            rows[-1]["rmse"],
+            t1 - t0,
+            t2 - t1,
+        )
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table = table.sort_values("rmse", kind="stable").reset_index(drop=True)
-    table.attrs.update(
-        n_train=len(train), n_test=len(test), source=ratings.source, notes=notes
-    )
+    table.attrs.update(n_train=len(train), n_test=len(test), source=ratings.source, notes=notes)
     return table
 
 

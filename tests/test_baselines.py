@@ -71,8 +71,16 @@ def test_bias_kernel_matches_numpy_reference(reg):
     mu = values.mean()
     csr, csc = ratings.csr, ratings.csc
     bu, bi = fit_biases_als(
-        csr.indptr, csr.indices, csr.data, csc.indptr, csc.indices, csc.data, mu,
-        reg[0], reg[1], 7,
+        csr.indptr,
+        csr.indices,
+        csr.data,
+        csc.indptr,
+        csc.indices,
+        csc.data,
+        mu,
+        reg[0],
+        reg[1],
+        7,
     )
     ref_u, ref_i = _reference_biases(users, items, values, n_users, n_items, mu, *reg, 7)
     np.testing.assert_allclose(bu, ref_u, rtol=1e-12, atol=1e-12)

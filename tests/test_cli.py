@@ -20,8 +20,19 @@ def test_evaluate_prints_the_table(data_dir, capsys):
 def test_evaluate_json_to_file(data_dir, tmp_path):
     path = data_dir / "ml-100k" / "u.data"
     out = tmp_path / "table.json"
-    code = main(["evaluate", str(path), "--models", "ItemMean", "--format", "json",
-                 "--output", str(out), "--no-progress"])
+    code = main(
+        [
+            "evaluate",
+            str(path),
+            "--models",
+            "ItemMean",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rows = json.loads(out.read_text())
     assert rows[0]["model"] == "ItemMean" and 0.9 < rows[0]["rmse"] < 1.2
@@ -51,12 +62,16 @@ def test_errors_are_one_line_and_exit_2(argv, message, capsys):
 def test_python_dash_m_runs_and_fails_cleanly():
     proc = subprocess.run(
         [sys.executable, "-m", "fastrec", "evaluate", "/no/such/file.csv"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == "fastrec: error: /no/such/file.csv: no such file " \
+    assert (
+        proc.stderr.strip() == "fastrec: error: /no/such/file.csv: no such file "
         "(expected a MovieLens ratings file)"
+    )
 
 
 def test_synth_writes_a_loadable_csv(tmp_path):

@@ -58,8 +58,10 @@ def fit_biases_als(
     user_bias = np.zeros(n_users)
     item_bias = np.zeros(n_items)
     for _ in range(n_iter):
-        _row_damped_means(item_indptr, item_users, item_ratings, user_bias, global_mean,
-                          reg_item, item_bias)
-        _row_damped_means(user_indptr, user_items, user_ratings, item_bias, global_mean,
-                          reg_user, user_bias)
+        _row_damped_means(
+            item_indptr, item_users, item_ratings, user_bias, global_mean, reg_item, item_bias
+        )
+        _row_damped_means(
+            user_indptr, user_items, user_ratings, item_bias, global_mean, reg_user, user_bias
+        )
     return user_bias, item_bias

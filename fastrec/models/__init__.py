@@ -1,4 +1,4 @@
-"""Every fastrec model, one module per family, all behind :class:`~fastrec.models.base.Recommender`."""
+"""Every fastrec model, one module per family, all behind `base.Recommender`."""
 
 from .base import NotFittedError, Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean

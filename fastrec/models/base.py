@@ -42,6 +42,7 @@ class Recommender:
 
     #: The blog post's label for the model, where the post has it.
     post_label: str | None = None
+
     @classmethod
     def missing_dependency(cls) -> str | None:
         """``None`` when the model can run here, else a note saying what to install."""

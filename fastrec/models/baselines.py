@@ -120,8 +120,16 @@ class Bias(Recommender):
             raise ValueError(f"n_iter must be an integer >= 1, got {self.n_iter!r}")
         csr, csc = train.csr, train.csc
         self.user_bias_, self.item_bias_ = fit_biases_als(
-            csr.indptr, csr.indices, csr.data, csc.indptr, csc.indices, csc.data,
-            self.global_mean_, float(self.reg_user), float(self.reg_item), int(self.n_iter),
+            csr.indptr,
+            csr.indices,
+            csr.data,
+            csc.indptr,
+            csc.indices,
+            csc.data,
+            self.global_mean_,
+            float(self.reg_user),
+            float(self.reg_item),
+            int(self.n_iter),
         )
 
     def biases_at(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
