@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .data import Ratings, load_ratings
+from .memory import InsufficientMemoryError
 from .metrics import mae, rmse
 from .models import MODELS, Recommender
 from .split import train_test_split
@@ -99,7 +100,19 @@ def evaluate_all(
         bar.set_postfix_str(model.name)
         compile_s = _warm_up(model) if warmup else float("nan")
         t0 = time.perf_counter()
-        model.fit(train)
+        try:
+            model.fit(train)
+        except InsufficientMemoryError as err:
+            lighter = model.memory_fallback()
+            if lighter is None:
+                raise
+            note = f"{model.name} does not fit in memory ({err}); ran {lighter.name} instead"
+            notes.append(note)
+            log.warning(note)
+            model = lighter
+            compile_s = _warm_up(model) if warmup else float("nan")
+            t0 = time.perf_counter()
+            model.fit(train)
         t1 = time.perf_counter()
         pred = model.predict(test)
         t2 = time.perf_counter()

@@ -55,3 +55,32 @@ def _random_ratings():
         {"userId": keys // 40, "movieId": keys % 40, "rating": rng.integers(1, 11, 700) / 2}
     )
     return fastrec.Ratings.from_frame(df)
+
+
+class _Greedy(fastrec.UserMean):
+    """A model that never fits in memory, and names a lighter stand-in."""
+
+    def _fit(self, train):
+        from fastrec.memory import require
+
+        # the warm-up set (320 ratings) fits; the real training set (560 ratings) does not
+        require(len(train) * 2**40 if len(train) > 400 else 0, "the greedy model", "use UserMean")
+
+    def memory_fallback(self):
+        return fastrec.UserMean()
+
+
+def test_a_model_that_does_not_fit_in_memory_runs_its_fallback():
+    table = fastrec.evaluate_all(_random_ratings(), models=[_Greedy()], progress=False)
+    assert list(table.model) == ["UserMean"]
+    assert "does not fit in memory" in table.attrs["notes"][0]
+    assert "ran UserMean instead" in table.attrs["notes"][0]
+
+
+def test_memory_guard_names_the_estimate_and_the_way_out(monkeypatch):
+    from fastrec.memory import InsufficientMemoryError, require
+
+    monkeypatch.setenv("FASTREC_MEMORY_LIMIT", "1G")
+    require(2**29, "half a GiB", "fine")  # 0.5 GiB < 80% of 1 GiB
+    with pytest.raises(InsufficientMemoryError, match=r"needs about 2\.0 GiB.*1\.0 GiB.*set k"):
+        require(2 * 2**30, "a dense similarity", "set k")

@@ -43,6 +43,12 @@ class Recommender:
     #: The blog post's label for the model, where the post has it.
     post_label: str | None = None
 
+    def memory_fallback(self) -> Recommender | None:
+        """A lighter model to run instead when ``fit`` raises
+        :class:`~fastrec.memory.InsufficientMemoryError` in ``evaluate_all`` (e.g. the top-k
+        form of a similarity model); ``None`` when there is none."""
+        return None
+
     @classmethod
     def missing_dependency(cls) -> str | None:
         """``None`` when the model can run here, else a note saying what to install."""
