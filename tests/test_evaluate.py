@@ -65,6 +65,7 @@ class _Greedy(fastrec.UserMean):
 
         # the warm-up set (320 ratings) fits; the real training set (560 ratings) does not
         require(len(train) * 2**40 if len(train) > 400 else 0, "the greedy model", "use UserMean")
+        super()._fit(train)
 
     def memory_fallback(self):
         return fastrec.UserMean()
