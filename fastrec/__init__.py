@@ -9,11 +9,13 @@ from .data import Ratings, load_ratings
 from .evaluate import evaluate_all
 from .metrics import mae, rmse
 from .models import (
+    ALS,
     MODELS,
     Bias,
     ItemMean,
     NotFittedError,
     Recommender,
+    SVDpp,
     UserItemMean,
     UserMean,
 )
@@ -39,4 +41,6 @@ __all__ = [
     "ItemMean",
     "UserItemMean",
     "Bias",
+    "ALS",
+    "SVDpp",
 ]

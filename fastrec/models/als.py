@@ -1,0 +1,203 @@
+"""Explicit biased matrix factorization by alternating least squares (Spark MLlib's ALS)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..data import Ratings
+from ..kernels.als import predict_biased_pairs, row_squared_errors, solve_biased_rows
+from ..memory import require
+from .base import Recommender
+from .baselines import Bias
+
+log = logging.getLogger(__name__)
+
+
+class ALS(Recommender):
+    """Biased matrix factorization, fitted by alternating least squares.
+
+    Model (``mu`` the global mean of the training ratings)::
+
+        pred(u, i) = clip(mu + b_u + b_i + x_u . y_i)
+
+    with ``x_u, y_i`` float64[``n_factors``] minimising::
+
+        sum_{(u,i) in train} (r_ui - mu - b_u - b_i - x_u . y_i)^2
+            + sum_u s_u (reg |x_u|^2 + reg_bias b_u^2) + sum_i s_i (reg |y_i|^2 + reg_bias b_i^2)
+
+    where ``s_u = |R(u)|`` and ``s_i = |R(i)|`` (the rating counts, "ALS-WR", the scaling
+    Spark MLlib applies to its ``regParam``) when ``weighted`` is true, else 1.
+
+    Update rules: item factors start as ``N(0, init_std^2)`` draws from ``seed``, all biases
+    at 0; each of the ``n_iter`` iterations then solves exactly, for every user (in
+    parallel), the ``(k + 1)``-dimensional ridge regression of ``r_ui - mu - b_i`` on
+    ``[y_i, 1]`` that gives ``[x_u, b_u]`` (a Cholesky factorization of the normal equations),
+    then the same for every item with the users fixed (see
+    :func:`fastrec.kernels.als.solve_biased_rows`). Each half-step minimises the objective
+    over its block, so the objective (``loss_history_``) never increases. Every row writes
+    its own output, so the result is the same for a given ``seed`` whatever the number of
+    threads.
+
+    Fallback: a pair whose user or item has no training rating gets the :class:`Bias`
+    prediction (damped ``mu + b_u + b_i`` with the known bias, fitted on the same training
+    set) and counts as a fallback (on the post's split this scores 0.8759 where
+    ``mu + b_u + b_i`` with ALS's own biases scores 0.8793).
+
+    Defaults: chosen on the post's split (ml-latest-small 2016, seed 7) and the five
+    ml-100k folds, the same for every data set: RMSE 0.8759 and 0.9127 (mean of the folds).
+    The penalty scaled by the rating counts (ALS-WR) beats the plain one there (best plain:
+    ``weighted=False, reg=10, reg_bias=5``, 0.8766 and 0.9176); more than 10 iterations
+    change the RMSE by less than 0.0003. Spark's defaults (rank 10, ``regParam`` 0.1, no
+    biases) differ; ``ALS(n_factors=10, reg=0.1)`` is the closest biased counterpart.
+
+    Parameters
+    ----------
+    n_factors : int, default 50
+    n_iter : int, default 10
+        Alternations (one user half-step plus one item half-step each).
+    reg : float, default 0.12
+        L2 penalty of the factors (per rating when ``weighted``).
+    reg_bias : float, default 0.1
+        L2 penalty of the biases (per rating when ``weighted``).
+    weighted : bool, default True
+        Scale the penalties by each row's number of ratings (ALS-WR, as Spark).
+    init_std : float, default 0.1
+        Standard deviation of the initial item factors.
+    seed : int, default 0
+    show_progress : bool, default False
+        Show a progress bar with the training loss per iteration (tqdm) and log it at INFO.
+
+    Attributes
+    ----------
+    user_factors_ : float64[n_users, n_factors], item_factors_ : float64[n_items, n_factors]
+    user_bias_ : float64[n_users], item_bias_ : float64[n_items]
+        Zero for codes without training ratings.
+    loss_history_ : list of float
+        The objective above after each iteration.
+    fallback_ : Bias
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 50,
+        n_iter: int = 10,
+        reg: float = 0.12,
+        reg_bias: float = 0.1,
+        weighted: bool = True,
+        init_std: float = 0.1,
+        seed: int = 0,
+        show_progress: bool = False,
+    ):
+        self.n_factors = n_factors
+        self.n_iter = n_iter
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.weighted = weighted
+        self.init_std = init_std
+        self.seed = seed
+        self.show_progress = show_progress
+
+    # ------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        for name in ("n_factors", "n_iter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, positive in (("reg", True), ("reg_bias", False), ("init_std", False)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+            if not ok or value < 0 or (positive and value == 0):
+                bound = "> 0" if positive else ">= 0"
+                raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+        if not isinstance(self.weighted, (bool, np.bool_)):
+            raise ValueError(f"weighted must be True or False, got {self.weighted!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+    def _fit(self, train: Ratings) -> None:
+        self._check_params()
+        k = int(self.n_factors)
+        n_users, n_items = train.n_users, train.n_items
+        # factors and biases of both sides, the CSR and CSC copies of the ratings
+        require(
+            8 * (n_users + n_items) * (k + 2) + 24 * len(train),
+            f"ALS with n_factors={k} on {n_users} users x {n_items} items",
+            "lower n_factors",
+        )
+        self.fallback_ = Bias().fit(train)
+        csr, csc = train.csr, train.csc
+        rng = np.random.default_rng(self.seed)
+        items = rng.normal(0.0, float(self.init_std), size=(n_items, k))
+        items[train.item_counts() == 0] = 0.0
+        users = np.zeros((n_users, k))
+        user_bias, item_bias = np.zeros(n_users), np.zeros(n_items)
+        mu = self.global_mean_
+        args = (float(self.reg), float(self.reg_bias), bool(self.weighted))
+        n_users_train = train.user_counts().astype(np.float64)
+        n_items_train = train.item_counts().astype(np.float64)
+        self.loss_history_ = []
+        bar = _progress(self.show_progress, int(self.n_iter), "ALS")
+        for it in range(int(self.n_iter)):
+            t0 = time.perf_counter()
+            failed = solve_biased_rows(
+                csr.indptr, csr.indices, csr.data, items, item_bias, mu, *args, users, user_bias
+            )
+            failed += solve_biased_rows(
+                csc.indptr, csc.indices, csc.data, users, user_bias, mu, *args, items, item_bias
+            )
+            if failed:
+                raise FloatingPointError(
+                    f"ALS: {failed} rows had a singular system in iteration {it + 1}; "
+                    "the ratings or factors hold non-finite values"
+                )
+            loss = self._objective(
+                csr, users, items, user_bias, item_bias, n_users_train, n_items_train
+            )
+            self.loss_history_.append(loss)
+            log.info("ALS iteration %d: loss %.6g (%.2fs)", it + 1, loss, time.perf_counter() - t0)
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.6g}")
+                bar.update()
+        if bar is not None:
+            bar.close()
+        self.user_factors_, self.item_factors_ = users, items
+        self.user_bias_, self.item_bias_ = user_bias, item_bias
+
+    def _objective(self, csr, users, items, user_bias, item_bias, n_users_train, n_items_train):
+        sse = row_squared_errors(
+            csr.indptr, csr.indices, csr.data, users, items, user_bias, item_bias, self.global_mean_
+        ).sum()
+        su = n_users_train if self.weighted else (n_users_train > 0).astype(np.float64)
+        si = n_items_train if self.weighted else (n_items_train > 0).astype(np.float64)
+        penalty = self.reg * (su @ np.einsum("ij,ij->i", users, users)) + self.reg * (
+            si @ np.einsum("ij,ij->i", items, items)
+        )
+        penalty += self.reg_bias * (su @ user_bias**2 + si @ item_bias**2)
+        return float(sse + penalty)
+
+    # --------------------------------------------------------- predicting
+    def _predict(self, users, items):
+        fell_back = (users < 0) | (items < 0)
+        pred = self.fallback_.biases_at(users, items) if fell_back.any() else np.empty(len(users))
+        predict_biased_pairs(
+            users,
+            items,
+            self.user_factors_,
+            self.item_factors_,
+            self.user_bias_,
+            self.item_bias_,
+            self.global_mean_,
+            pred,
+        )
+        return self._clip(pred), fell_back
+
+
+def _progress(show: bool, total: int, desc: str):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="iter")

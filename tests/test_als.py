@@ -1,0 +1,200 @@
+"""ALS: the half-sweep kernel against numpy.linalg.solve per row, and the model's behaviour."""
+
+import logging
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastrec
+from fastrec.kernels.als import predict_biased_pairs, row_squared_errors, solve_biased_rows
+from fastrec.models.als import ALS
+
+# Surprise's SVD (defaults, random_state=0) on the post's split; ALS must stay within 0.01 of
+# it (issue 4). Measured with benchmarks/als_svdpp_peers.py.
+SURPRISE_SVD_POST_RMSE = 0.903028
+
+
+def _random_csr(rng, n_rows, n_cols, density):
+    """Random half-star ratings with empty rows, single-rating rows and a dense row."""
+    mask = rng.random((n_rows, n_cols)) < density
+    mask[0] = False  # empty row
+    mask[1] = False
+    mask[1, rng.integers(n_cols)] = True  # a single rating
+    mask[2] = True  # more ratings than the chunk of the Gram accumulation
+    values = rng.integers(1, 11, size=(n_rows, n_cols)) / 2.0
+    m = sp.csr_array(np.where(mask, values, 0.0))
+    m.sort_indices()
+    return m
+
+
+def _reference_half_sweep(m, other, other_bias, mu, reg, reg_bias, weighted):
+    """numpy.linalg.solve of each row's (k + 1)-dimensional normal equations."""
+    k = other.shape[1]
+    out = np.zeros((m.shape[0], k + 1))
+    for r in range(m.shape[0]):
+        cols = m.indices[m.indptr[r] : m.indptr[r + 1]]
+        if len(cols) == 0:
+            continue
+        z = np.hstack([other[cols], np.ones((len(cols), 1))])
+        t = m.data[m.indptr[r] : m.indptr[r + 1]] - mu - other_bias[cols]
+        scale = len(cols) if weighted else 1.0
+        penalty = scale * np.diag([reg] * k + [reg_bias])
+        out[r] = np.linalg.solve(z.T @ z + penalty, z.T @ t)
+    return out[:, :k], out[:, k]
+
+
+@pytest.mark.parametrize("k", [1, 6, 20])
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("reg_bias", [0.0, 0.3])  # 0: primal only; > 0: the dual for short rows
+def test_half_sweep_equals_numpy_solve_per_row(k, weighted, reg_bias):
+    rng = np.random.default_rng(k + 10 * weighted)
+    m = _random_csr(rng, 25, 90, 0.15)
+    other = rng.normal(size=(90, k))
+    other_bias = rng.normal(size=90)
+    out_f, out_b = np.full((25, k), 7.0), np.full(25, 7.0)  # garbage: every row must be written
+    failed = solve_biased_rows(
+        m.indptr, m.indices, m.data, other, other_bias, 3.2, 0.15, reg_bias, weighted, out_f, out_b
+    )
+    ref_f, ref_b = _reference_half_sweep(m, other, other_bias, 3.2, 0.15, reg_bias, weighted)
+    assert failed == 0
+    np.testing.assert_allclose(out_f, ref_f, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(out_b, ref_b, rtol=1e-9, atol=1e-11)
+    assert np.all(out_f[0] == 0) and out_b[0] == 0  # the empty row
+
+
+def test_half_sweep_reports_singular_rows():
+    rng = np.random.default_rng(0)
+    m = _random_csr(rng, 6, 10, 0.5)
+    other = rng.normal(size=(10, 3))
+    other[m.indices[m.indptr[3]]] = np.nan  # poisons row 3 (and others that rated that item)
+    out_f, out_b = np.zeros((6, 3)), np.zeros(6)
+    failed = solve_biased_rows(
+        m.indptr, m.indices, m.data, other, np.zeros(10), 3.0, 0.1, 0.1, True, out_f, out_b
+    )
+    assert failed >= 1
+    assert np.all(np.isfinite(out_f)) and np.all(np.isfinite(out_b))
+
+
+def test_squared_errors_and_pair_predictions_match_numpy():
+    rng = np.random.default_rng(1)
+    m = _random_csr(rng, 12, 15, 0.4)
+    x, y = rng.normal(size=(12, 4)), rng.normal(size=(15, 4))
+    bx, by = rng.normal(size=12), rng.normal(size=15)
+    rows = np.repeat(np.arange(12), np.diff(m.indptr))
+    err = m.data - (3.0 + bx[rows] + by[m.indices] + np.einsum("ij,ij->i", x[rows], y[m.indices]))
+    sse = row_squared_errors(m.indptr, m.indices, m.data, x, y, bx, by, 3.0)
+    np.testing.assert_allclose(sse, np.bincount(rows, weights=err**2, minlength=12))
+    users = np.array([0, 3, -1, 11, 5], dtype=np.int32)
+    items = np.array([2, -1, 4, 14, 0], dtype=np.int32)
+    out = np.full(5, -9.0)
+    predict_biased_pairs(users, items, x, y, bx, by, 3.0, out)
+    for n, (u, i) in enumerate(zip(users, items, strict=True)):
+        expected = -9.0 if u < 0 or i < 0 else 3.0 + bx[u] + by[i] + x[u] @ y[i]
+        assert out[n] == pytest.approx(expected)
+
+
+@pytest.fixture(scope="module")
+def split():
+    ratings = fastrec.datasets.synthetic("ml-100k", seed=1)
+    return fastrec.train_test_split(ratings, test_size=0.2, seed=7)
+
+
+def _fit_predict(split, **params):
+    train, test = split
+    return ALS(**params).fit(train).predict(test)
+
+
+def test_loss_never_increases_and_beats_bias(split):
+    train, test = split
+    model = ALS(n_iter=8).fit(train)
+    loss = np.array(model.loss_history_)
+    assert len(loss) == 8
+    assert np.all(np.diff(loss) <= 1e-9 * loss[:-1])  # exact block minimisation: monotone
+    assert loss[-1] < loss[0]
+    bias = fastrec.rmse(fastrec.Bias().fit(train).predict(test), test.ratings)
+    assert fastrec.rmse(model.predict(test), test.ratings) < bias
+
+
+def test_same_seed_same_predictions_whatever_the_threads(split):
+    a = _fit_predict(split, seed=3)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        b = _fit_predict(split, seed=3)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("n_factors", 5),
+        ("n_iter", 1),
+        ("reg", 0.3),
+        ("reg_bias", 0.0),
+        ("weighted", False),
+        ("init_std", 0.5),
+        ("seed", 1),
+    ],
+)
+def test_each_parameter_changes_the_result(split, param, value):
+    base = {"n_iter": 3}
+    default = _fit_predict(split, **base)
+    changed = _fit_predict(split, **{**base, param: value})
+    assert not np.allclose(default, changed)
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("n_factors", 0),
+        ("n_factors", 2.5),
+        ("n_iter", 0),
+        ("n_iter", True),
+        ("reg", 0.0),
+        ("reg", -1.0),
+        ("reg", float("nan")),
+        ("reg_bias", -0.1),
+        ("reg_bias", "0.1"),
+        ("init_std", float("inf")),
+        ("weighted", "yes"),
+        ("seed", 1.5),
+    ],
+)
+def test_bad_parameters_raise_value_error_naming_them(split, param, value):
+    with pytest.raises(ValueError, match=param):
+        ALS(**{param: value}).fit(split[0])
+
+
+def test_unknown_users_and_items_fall_back_to_bias(split):
+    train, _ = split
+    model = ALS(n_iter=2).fit(train)
+    bias = fastrec.Bias().fit(train)
+    users = [train.user_ids[0], -5, -5]
+    items = [-7, train.item_ids[0], -7]
+    pred = model.predict(users, items)
+    np.testing.assert_allclose(pred, bias.predict(users, items))
+    assert model.n_fallback_ == 3
+
+
+def test_silent_by_default_progress_when_asked(split, capsys, caplog):
+    train, _ = split
+    ALS(n_iter=2).fit(train)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    with caplog.at_level(logging.INFO, logger="fastrec.models.als"):
+        ALS(n_iter=2, show_progress=True).fit(train)
+    assert "ALS iteration 2: loss" in caplog.text
+    assert "ALS" in capsys.readouterr().err  # the tqdm bar
+
+
+@pytest.mark.data
+def test_post_split_rmse(ml_small_2016):
+    train, test = fastrec.train_test_split(ml_small_2016, test_size=0.2, seed=7)
+    score = fastrec.rmse(ALS().fit(train).predict(test), test.ratings)
+    # Measured 0.875869; the issue asks for no worse than 0.01 above biased SGD MF.
+    assert score < SURPRISE_SVD_POST_RMSE + 0.01
+    assert score < 0.877
