@@ -11,12 +11,16 @@ from .metrics import mae, rmse
 from .models import (
     ALS,
     MODELS,
+    SVD,
     Bias,
+    BiasedMF,
+    ItemKNN,
     ItemMean,
     NotFittedError,
     Recommender,
     SVDpp,
     UserItemMean,
+    UserKNN,
     UserMean,
 )
 from .split import kfold, ml100k_folds, predefined_split, train_test_split
@@ -41,6 +45,10 @@ __all__ = [
     "ItemMean",
     "UserItemMean",
     "Bias",
+    "UserKNN",
+    "ItemKNN",
+    "SVD",
+    "BiasedMF",
     "ALS",
     "SVDpp",
 ]

@@ -3,11 +3,15 @@
 from .als import ALS
 from .base import NotFittedError, Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
+from .knn import ItemKNN, UserKNN
+from .mf import BiasedMF
+from .svd import SVD
 from .svdpp import SVDpp
 
 #: Every model fastrec has, by the name the results table prints; ``evaluate_all`` runs these.
 MODELS: dict[str, type[Recommender]] = {
-    cls.__name__: cls for cls in (UserMean, ItemMean, UserItemMean, Bias, ALS, SVDpp)
+    cls.__name__: cls
+    for cls in (UserMean, ItemMean, UserItemMean, UserKNN, ItemKNN, SVD, Bias, BiasedMF, ALS, SVDpp)
 }
 
 __all__ = [
@@ -18,6 +22,10 @@ __all__ = [
     "ItemMean",
     "UserItemMean",
     "Bias",
+    "UserKNN",
+    "ItemKNN",
+    "SVD",
+    "BiasedMF",
     "ALS",
     "SVDpp",
 ]

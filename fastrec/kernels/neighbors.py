@@ -1,0 +1,374 @@
+"""Neighbourhood predictions at requested (anchor, target) pairs.
+
+Vocabulary, for the user-based model (the item-based one swaps users and items):
+
+- the *anchor* is the user ``u`` whose rating is predicted; its neighbours are other users;
+- the *target* is the item ``i``; ``list(i)`` are the users who rated ``i``, each with a
+  deviation ``dev[v, i]`` (the rating minus a baseline; the caller picks the baseline);
+- the similarity rows hold, for each anchor, its neighbours ranked best first
+  (see :mod:`fastrec.kernels.similarity`), as CSR arrays ``sim_indptr, sim_indices, sim_data``.
+
+The kernels return the neighbourhood term only; the caller adds the baseline. Pairs are
+grouped by anchor (a counting sort), so each anchor's similarity row is scattered once into
+a dense work vector; anchors are dealt to ``n_chunks`` parallel chunks, each with its own
+``O(n_anchors)`` work vector, and every pair writes only its own output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .similarity import _collect_row
+
+# Each probe of the ranked-row scan is a binary search: count it as this many list steps.
+_PROBE_COST = 8
+
+
+@njit(cache=True)
+def _group_by_anchor(anchors, n_anchors):
+    """Counting sort: pairs of anchor ``a`` are ``order[ptr[a]:ptr[a+1]]``; ``active`` lists
+    the anchors with at least one pair."""
+    ptr = np.zeros(n_anchors + 1, dtype=np.int64)
+    for p in range(anchors.shape[0]):
+        ptr[anchors[p] + 1] += 1
+    n_active = 0
+    for a in range(n_anchors):
+        if ptr[a + 1] > 0:
+            n_active += 1
+        ptr[a + 1] += ptr[a]
+    fill = ptr[:-1].copy()
+    order = np.empty(anchors.shape[0], dtype=np.int64)
+    for p in range(anchors.shape[0]):
+        a = anchors[p]
+        order[fill[a]] = p
+        fill[a] += 1
+    active = np.empty(n_active, dtype=np.int64)
+    n_active = 0
+    for a in range(n_anchors):
+        if ptr[a + 1] > ptr[a]:
+            active[n_active] = a
+            n_active += 1
+    return ptr, order, active
+
+
+@njit(cache=True, parallel=True)
+def predict_all_neighbors(
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    abs_sums,
+    list_indptr,
+    list_indices,
+    list_dev,
+    anchors,
+    targets,
+    n_chunks,
+):
+    """The blog post's formula: a weighted mean of the deviations over ALL anchors.
+
+    ``term[p] = sum_b sim[a, b] * dev[b, t] / (1 + sum_b |sim[a, b]|)`` for the pair
+    ``p = (a, t)``, where the numerator runs over ``b in list(t)`` (deviations are 0 where
+    ``b`` did not rate ``t``), ``sim[a, a] = 1`` (the anchor itself counts, with similarity 1,
+    as in the post's cosine matrix whose diagonal is 1), and the denominator runs over every
+    anchor: ``abs_sums[a]`` (the sum over the stored neighbours of ``a``, which must be all of
+    them) plus 1 for ``a`` itself.
+
+    Parameters
+    ----------
+    sim_indptr, sim_indices, sim_data : CSR (n_anchors x n_anchors) similarity rows, any order
+    abs_sums : float64[n_anchors]
+    list_indptr, list_indices, list_dev : CSR (n_targets x n_anchors) deviations, any order
+    anchors, targets : int[n_pairs], every code valid (``0 <= a < n_anchors``,
+        ``0 <= t < n_targets``); callers handle unknown codes themselves
+    n_chunks : int >= 1
+
+    Returns
+    -------
+    term : float64[n_pairs]
+    """
+    n_anchors = sim_indptr.shape[0] - 1
+    ptr, order, active = _group_by_anchor(anchors, n_anchors)
+    term = np.zeros(anchors.shape[0])
+    for c in prange(n_chunks):
+        w = np.zeros(n_anchors)
+        for g in range(c, active.shape[0], n_chunks):
+            a = active[g]
+            for e in range(sim_indptr[a], sim_indptr[a + 1]):
+                w[sim_indices[e]] = sim_data[e]
+            w[a] = 1.0
+            den = abs_sums[a] + 1.0
+            for q in range(ptr[a], ptr[a + 1]):
+                p = order[q]
+                t = targets[p]
+                num = 0.0
+                for e in range(list_indptr[t], list_indptr[t + 1]):
+                    num += w[list_indices[e]] * list_dev[e]
+                term[p] = num / den
+            for e in range(sim_indptr[a], sim_indptr[a + 1]):
+                w[sim_indices[e]] = 0.0
+            w[a] = 0.0
+    return term
+
+
+@njit(cache=True)
+def _find(sorted_values, start, end, value):
+    """Position of ``value`` in ``sorted_values[start:end]`` (increasing), or -1."""
+    lo, hi = start, end
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sorted_values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and sorted_values[lo] == value:
+        return lo
+    return -1
+
+
+@njit(cache=True)
+def _rank_row(sim_data, start, end, signed):
+    """Positions ``start..end`` of a similarity row, best first: decreasing ``sim`` (or
+    ``|sim|`` when ``signed``), ties by increasing position (= increasing index)."""
+    m = end - start
+    key = np.empty(m)
+    for s in range(m):
+        v = sim_data[start + s]
+        key[s] = -abs(v) if signed else -v
+    order = np.argsort(key)  # quicksort; runs of equal keys are put back in position order
+    s = 0
+    while s < m:
+        e = s + 1
+        while e < m and key[order[e]] == key[order[s]]:
+            e += 1
+        if e - s > 1:
+            order[s:e] = np.sort(order[s:e])
+        s = e
+    return order + start
+
+
+@njit(cache=True)
+def _scan_list(w, list_indices, list_dev, start, end, k, signed, key, sims, devs):
+    """Sums over the ``k`` best of ``list(t) = list_indices[start:end]`` by their similarity
+    ``w[b]`` (0: not a neighbour), ties by position (= increasing index).
+
+    ``key``, ``sims``, ``devs``: work buffers of length ``>= end - start``.
+    Returns ``(sum sim * dev, sum |sim|, number used)``.
+    """
+    m = 0
+    for e in range(start, end):
+        s = w[list_indices[e]]
+        if s != 0.0:
+            sims[m] = s
+            devs[m] = list_dev[e]
+            key[m] = -abs(s) if signed else -s
+            m += 1
+    num = 0.0
+    den = 0.0
+    if m <= k:
+        for j in range(m):
+            num += sims[j] * devs[j]
+            den += abs(sims[j])
+        return num, den, m
+    # The k-th smallest key: all keys below it, then equal keys by position.
+    thr = np.partition(key[:m].copy(), k - 1)[k - 1]
+    used = 0
+    for j in range(m):
+        if key[j] < thr:
+            num += sims[j] * devs[j]
+            den += abs(sims[j])
+            used += 1
+    for j in range(m):
+        if used == k:
+            break
+        if key[j] == thr:
+            num += sims[j] * devs[j]
+            den += abs(sims[j])
+            used += 1
+    return num, den, used
+
+
+@njit(cache=True, parallel=True)
+def predict_k_neighbors(
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    list_indptr,
+    list_indices,
+    list_dev,
+    row_indptr,
+    row_indices,
+    row_dev,
+    k,
+    signed,
+    anchors,
+    targets,
+    n_chunks,
+):
+    """k-nearest-neighbour term: the ``k`` most similar stored neighbours that rated the target.
+
+    For the pair ``(a, t)``, ``N`` = the ``k`` best neighbours of ``a`` (rank order of the
+    similarity rows: decreasing similarity, or ``|similarity|`` when ``signed``; ties by
+    increasing index) among those in ``list(t)``;
+    ``term = sum_{b in N} sim[a, b] * dev[b, t] / sum_{b in N} |sim[a, b]|``, 0 when ``N``
+    is empty (Surprise's KNNWithMeans / KNNBaseline with ``min_k=1``). Only stored
+    neighbours count: rows truncated to their best ``keep`` give the exact answer whenever
+    at least ``k`` of those rated ``t``.
+
+    Each pair takes the cheaper of two equivalent scans: the list of ``t`` (looking each
+    entry up in the scattered row of ``a``), or the row of ``a`` in rank order (sorted once
+    per anchor, when first needed), binary-searching ``t`` in each neighbour's sorted row and
+    stopping after ``k`` hits.
+
+    Parameters
+    ----------
+    sim_indptr, sim_indices, sim_data : CSR (n_anchors x n_anchors) similarity rows,
+        indices increasing within each row (as :mod:`fastrec.kernels.similarity` returns them)
+    list_indptr, list_indices, list_dev : CSR (n_targets x n_anchors) deviations, indices
+        increasing within each row
+    row_indptr, row_indices, row_dev : the same deviations as CSR (n_anchors x n_targets),
+        indices increasing within each row
+    k : int >= 1
+    signed : bool, as the similarity rows were built
+    anchors, targets : int[n_pairs], every code valid
+    n_chunks : int >= 1
+
+    Returns
+    -------
+    term : float64[n_pairs]
+    n_used : int32[n_pairs]   size of ``N``
+    """
+    n_anchors = sim_indptr.shape[0] - 1
+    n_targets = list_indptr.shape[0] - 1
+    ptr, order, active = _group_by_anchor(anchors, n_anchors)
+    max_list = 0
+    for t in range(n_targets):
+        max_list = max(max_list, list_indptr[t + 1] - list_indptr[t])
+    term = np.zeros(anchors.shape[0])
+    n_used = np.zeros(anchors.shape[0], dtype=np.int32)
+    for c in prange(n_chunks):
+        w = np.zeros(n_anchors)
+        key = np.empty(max_list)
+        sims = np.empty(max_list)
+        devs = np.empty(max_list)
+        for g in range(c, active.shape[0], n_chunks):
+            a = active[g]
+            row_start, row_end = sim_indptr[a], sim_indptr[a + 1]
+            for e in range(row_start, row_end):
+                w[sim_indices[e]] = sim_data[e]
+            ranked = np.empty(0, dtype=np.int64)
+            is_ranked = False
+            for q in range(ptr[a], ptr[a + 1]):
+                p = order[q]
+                t = targets[p]
+                list_start, list_end = list_indptr[t], list_indptr[t + 1]
+                n_list = list_end - list_start
+                expected_probes = min(row_end - row_start, (k * n_anchors) // max(n_list, 1))
+                num = 0.0
+                den = 0.0
+                used = 0
+                if expected_probes * _PROBE_COST < n_list:
+                    if not is_ranked:
+                        ranked = _rank_row(sim_data, row_start, row_end, signed)
+                        is_ranked = True
+                    for e in ranked:
+                        b = sim_indices[e]
+                        pos = _find(row_indices, row_indptr[b], row_indptr[b + 1], t)
+                        if pos >= 0:
+                            s = sim_data[e]
+                            num += s * row_dev[pos]
+                            den += abs(s)
+                            used += 1
+                            if used == k:
+                                break
+                else:
+                    num, den, used = _scan_list(
+                        w, list_indices, list_dev, list_start, list_end, k, signed, key, sims, devs
+                    )
+                if used > 0 and den > 0.0:
+                    term[p] = num / den
+                    n_used[p] = used
+            for e in range(row_start, row_end):
+                w[sim_indices[e]] = 0.0
+    return term, n_used
+
+
+@njit(cache=True, parallel=True)
+def predict_k_neighbors_exact(
+    indptr,
+    indices,
+    data,
+    t_indptr,
+    t_indices,
+    t_data,
+    shrinkage,
+    min_support,
+    signed,
+    list_indptr,
+    list_indices,
+    list_dev,
+    k,
+    anchors,
+    targets,
+    n_chunks,
+):
+    """:func:`predict_k_neighbors` over the FULL similarity row of each anchor, recomputed.
+
+    For models that store only the best ``keep`` neighbours per row: the pairs where fewer
+    than ``k`` stored neighbours rated the target are answered here exactly. Each anchor's
+    similarity row is computed again from the unit-norm rows, as
+    :func:`fastrec.kernels.similarity.fill_cosine_neighbors` computes it (same
+    ``shrinkage``, ``min_support``, ``signed``), then the ``k`` best among ``list(t)`` are
+    taken as in :func:`predict_k_neighbors` (ties by increasing index).
+
+    Parameters
+    ----------
+    indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed :
+        as :func:`fastrec.kernels.similarity.count_cosine_neighbors`
+    list_indptr, list_indices, list_dev : CSR (n_targets x n_anchors) deviations
+    k, anchors, targets, n_chunks : as :func:`predict_k_neighbors`
+
+    Returns
+    -------
+    term : float64[n_pairs], n_used : int32[n_pairs]
+    """
+    n_anchors = indptr.shape[0] - 1
+    n_targets = list_indptr.shape[0] - 1
+    ptr, order, active = _group_by_anchor(anchors, n_anchors)
+    max_list = 0
+    for t in range(n_targets):
+        max_list = max(max_list, list_indptr[t + 1] - list_indptr[t])
+    term = np.zeros(anchors.shape[0])
+    n_used = np.zeros(anchors.shape[0], dtype=np.int32)
+    for c in prange(n_chunks):
+        dot = np.zeros(n_anchors)
+        cnt = np.zeros(n_anchors, dtype=np.int32)
+        mark = np.zeros(n_anchors, dtype=np.int64)
+        touched = np.empty(n_anchors, dtype=np.int64)
+        out_idx = np.empty(n_anchors, dtype=np.int64)
+        out_val = np.empty(n_anchors)
+        w = np.zeros(n_anchors)
+        key = np.empty(max_list)
+        sims = np.empty(max_list)
+        devs = np.empty(max_list)
+        for g in range(c, active.shape[0], n_chunks):
+            a = active[g]
+            m, _ = _collect_row(
+                a, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
+                min_support, signed, dot, cnt, mark, touched, out_idx, out_val,
+            )  # fmt: skip
+            for s in range(m):
+                w[out_idx[s]] = out_val[s]
+            for q in range(ptr[a], ptr[a + 1]):
+                p = order[q]
+                t = targets[p]
+                num, den, used = _scan_list(
+                    w, list_indices, list_dev, list_indptr[t], list_indptr[t + 1], k, signed,
+                    key, sims, devs,
+                )  # fmt: skip
+                if used > 0 and den > 0.0:
+                    term[p] = num / den
+                    n_used[p] = used
+            for s in range(m):
+                w[out_idx[s]] = 0.0
+    return term, n_used
