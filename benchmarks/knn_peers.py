@@ -74,7 +74,7 @@ def compare(splits, repeats, k=40):
         for algo in (KNNWithMeans, KNNBaseline):
             for sim in SURPRISE_SIMS:
 
-                def factory(algo=algo, sim=sim):
+                def factory(algo=algo, sim=sim, user_based=user_based):
                     options = {"name": sim, "user_based": user_based}
                     return algo(k=k, sim_options=options, verbose=False)
 
