@@ -28,6 +28,10 @@ POST_RMSE = {
     "UserKNN": "0.920526 (leak)",
     "ItemKNN": "0.815992 (leak)",
     "SVD": "0.945549",
+    "Bias": "-",
+    "BiasedMF": "-",
+    "ALS": "-",
+    "SVDpp": "-",
     "DotProduct": "1.210019",
     "DotProductBias": "0.908557",
     "NeuralNet": "0.890825",
@@ -74,10 +78,10 @@ def main() -> None:
     print(text)
     if args.write:
         readme = README.read_text()
-        pattern = re.compile(r"(<!-- results:start -->\n).*?(\n<!-- results:end -->)", re.S)
+        pattern = re.compile(r"(<!-- results:start -->\n).*?(<!-- results:end -->)", re.S)
         if not pattern.search(readme):
             raise SystemExit("README.md has no <!-- results:start/end --> markers")
-        README.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), readme))
+        README.write_text(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), readme))
 
 
 if __name__ == "__main__":
