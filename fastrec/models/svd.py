@@ -45,7 +45,9 @@ class SVD(Recommender):
       parallel Numba kernels. Exact to ARPACK's tolerance; reproduces the post's 0.945549.
     - ``"randomized"``: Halko, Martinsson & Tropp (2011), a Gaussian sketch of
       ``n_factors + n_oversamples`` columns refined by ``n_power_iter`` power iterations
-      (QR-normalized), numpy/scipy only. Approximate, faster on large matrices.
+      (QR-normalized), numpy/scipy only. Approximate: RMSE 0.945510 on the post's split
+      (ARPACK 0.945549), 0.9545 on the synthetic ml-25m shape (ARPACK 0.9544), fitted there
+      in about 21 s against ARPACK's 26 s; slower than ARPACK on small data.
 
     When ``n_factors >= min(n_users, n_items)`` (tiny data), all ``min(n_users, n_items)``
     factors are kept, by a dense LAPACK SVD, with a warning.
