@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .similarity import _collect_row
+from .similarity import BLOCK, collect_rows, max_row_length, new_workspace
 
 # Each probe of the ranked-row scan is a binary search: count it as this many list steps.
 _PROBE_COST = 8
@@ -148,44 +148,64 @@ def _rank_row(sim_data, start, end, signed):
 
 
 @njit(cache=True)
-def _scan_list(w, list_indices, list_dev, start, end, k, signed, key, sims, devs):
-    """Sums over the ``k`` best of ``list(t) = list_indices[start:end]`` by their similarity
-    ``w[b]`` (0: not a neighbour), ties by position (= increasing index).
+def _worse(hkey, hpos, i, j):
+    """Entry ``i`` ranks below entry ``j``: larger key, or equal key and later position."""
+    return hkey[i] > hkey[j] or (hkey[i] == hkey[j] and hpos[i] > hpos[j])
 
-    ``key``, ``sims``, ``devs``: work buffers of length ``>= end - start``.
-    Returns ``(sum sim * dev, sum |sim|, number used)``.
+
+@njit(cache=True)
+def _swap(hkey, hpos, hsim, hdev, i, j):
+    hkey[i], hkey[j] = hkey[j], hkey[i]
+    hpos[i], hpos[j] = hpos[j], hpos[i]
+    hsim[i], hsim[j] = hsim[j], hsim[i]
+    hdev[i], hdev[j] = hdev[j], hdev[i]
+
+
+@njit(cache=True)
+def _scan_list(w, list_indices, list_dev, start, end, k, signed, hkey, hpos, hsim, hdev):
+    """Sums over the ``k`` best of ``list(t) = list_indices[start:end]`` by their similarity
+    ``w[b]`` (0: not a neighbour): largest ``sim`` (``|sim|`` when ``signed``), ties going to
+    the earlier entry (= the smaller index).
+
+    Keeps a max-heap of the ``k`` best so far with the worst on top (``hkey``, ``hpos``,
+    ``hsim``, ``hdev``: work buffers of length ``>= k``); a later entry replaces the top only
+    with a strictly smaller key. Returns ``(sum sim * dev, sum |sim|, number used)``.
     """
-    m = 0
+    size = 0
     for e in range(start, end):
         s = w[list_indices[e]]
-        if s != 0.0:
-            sims[m] = s
-            devs[m] = list_dev[e]
-            key[m] = -abs(s) if signed else -s
-            m += 1
+        if s == 0.0:
+            continue
+        key = -abs(s) if signed else -s
+        if size < k:
+            i = size
+            size += 1
+            hkey[i], hpos[i], hsim[i], hdev[i] = key, e, s, list_dev[e]
+            while i > 0:  # sift up: the new entry is the latest, so it passes equal keys
+                parent = (i - 1) >> 1
+                if not _worse(hkey, hpos, i, parent):
+                    break
+                _swap(hkey, hpos, hsim, hdev, i, parent)
+                i = parent
+        elif key < hkey[0]:
+            hkey[0], hpos[0], hsim[0], hdev[0] = key, e, s, list_dev[e]
+            i = 0
+            while True:  # sift down
+                child = 2 * i + 1
+                if child >= size:
+                    break
+                if child + 1 < size and _worse(hkey, hpos, child + 1, child):
+                    child += 1
+                if not _worse(hkey, hpos, child, i):
+                    break
+                _swap(hkey, hpos, hsim, hdev, i, child)
+                i = child
     num = 0.0
     den = 0.0
-    if m <= k:
-        for j in range(m):
-            num += sims[j] * devs[j]
-            den += abs(sims[j])
-        return num, den, m
-    # The k-th smallest key: all keys below it, then equal keys by position.
-    thr = np.partition(key[:m].copy(), k - 1)[k - 1]
-    used = 0
-    for j in range(m):
-        if key[j] < thr:
-            num += sims[j] * devs[j]
-            den += abs(sims[j])
-            used += 1
-    for j in range(m):
-        if used == k:
-            break
-        if key[j] == thr:
-            num += sims[j] * devs[j]
-            den += abs(sims[j])
-            used += 1
-    return num, den, used
+    for j in range(size):
+        num += hsim[j] * hdev[j]
+        den += abs(hsim[j])
+    return num, den, size
 
 
 @njit(cache=True, parallel=True)
@@ -239,18 +259,15 @@ def predict_k_neighbors(
     n_used : int32[n_pairs]   size of ``N``
     """
     n_anchors = sim_indptr.shape[0] - 1
-    n_targets = list_indptr.shape[0] - 1
     ptr, order, active = _group_by_anchor(anchors, n_anchors)
-    max_list = 0
-    for t in range(n_targets):
-        max_list = max(max_list, list_indptr[t + 1] - list_indptr[t])
     term = np.zeros(anchors.shape[0])
     n_used = np.zeros(anchors.shape[0], dtype=np.int32)
     for c in prange(n_chunks):
         w = np.zeros(n_anchors)
-        key = np.empty(max_list)
-        sims = np.empty(max_list)
-        devs = np.empty(max_list)
+        hkey = np.empty(k)
+        hpos = np.empty(k, dtype=np.int64)
+        hsim = np.empty(k)
+        hdev = np.empty(k)
         for g in range(c, active.shape[0], n_chunks):
             a = active[g]
             row_start, row_end = sim_indptr[a], sim_indptr[a + 1]
@@ -283,8 +300,9 @@ def predict_k_neighbors(
                                 break
                 else:
                     num, den, used = _scan_list(
-                        w, list_indices, list_dev, list_start, list_end, k, signed, key, sims, devs
-                    )
+                        w, list_indices, list_dev, list_start, list_end, k, signed,
+                        hkey, hpos, hsim, hdev,
+                    )  # fmt: skip
                 if used > 0 and den > 0.0:
                     term[p] = num / den
                     n_used[p] = used
@@ -333,42 +351,44 @@ def predict_k_neighbors_exact(
     term : float64[n_pairs], n_used : int32[n_pairs]
     """
     n_anchors = indptr.shape[0] - 1
-    n_targets = list_indptr.shape[0] - 1
     ptr, order, active = _group_by_anchor(anchors, n_anchors)
-    max_list = 0
-    for t in range(n_targets):
-        max_list = max(max_list, list_indptr[t + 1] - list_indptr[t])
     term = np.zeros(anchors.shape[0])
     n_used = np.zeros(anchors.shape[0], dtype=np.int32)
+    n_blocks = (active.shape[0] + BLOCK - 1) // BLOCK
+    longest = max_row_length(indptr)
     for c in prange(n_chunks):
-        dot = np.zeros(n_anchors)
-        cnt = np.zeros(n_anchors, dtype=np.int32)
-        mark = np.zeros(n_anchors, dtype=np.int64)
-        touched = np.empty(n_anchors, dtype=np.int64)
-        out_idx = np.empty(n_anchors, dtype=np.int64)
-        out_val = np.empty(n_anchors)
+        ws = new_workspace(n_anchors, longest)
+        out_idx, out_val = ws[4], ws[5]
+        rows = np.empty(BLOCK, dtype=np.int64)
+        ms = np.zeros(BLOCK, dtype=np.int64)
+        sums = np.zeros(BLOCK)
         w = np.zeros(n_anchors)
-        key = np.empty(max_list)
-        sims = np.empty(max_list)
-        devs = np.empty(max_list)
-        for g in range(c, active.shape[0], n_chunks):
-            a = active[g]
-            m, _ = _collect_row(
-                a, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, dot, cnt, mark, touched, out_idx, out_val,
+        hkey = np.empty(k)
+        hpos = np.empty(k, dtype=np.int64)
+        hsim = np.empty(k)
+        hdev = np.empty(k)
+        for g in range(c, n_blocks, n_chunks):
+            nb = min(BLOCK, active.shape[0] - g * BLOCK)
+            for j in range(nb):
+                rows[j] = active[g * BLOCK + j]
+            collect_rows(
+                rows, nb, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
+                min_support, signed, ws, ms, sums,
             )  # fmt: skip
-            for s in range(m):
-                w[out_idx[s]] = out_val[s]
-            for q in range(ptr[a], ptr[a + 1]):
-                p = order[q]
-                t = targets[p]
-                num, den, used = _scan_list(
-                    w, list_indices, list_dev, list_indptr[t], list_indptr[t + 1], k, signed,
-                    key, sims, devs,
-                )  # fmt: skip
-                if used > 0 and den > 0.0:
-                    term[p] = num / den
-                    n_used[p] = used
-            for s in range(m):
-                w[out_idx[s]] = 0.0
+            for j in range(nb):
+                a = rows[j]
+                for s in range(ms[j]):
+                    w[out_idx[j, s]] = out_val[j, s]
+                for q in range(ptr[a], ptr[a + 1]):
+                    p = order[q]
+                    t = targets[p]
+                    num, den, used = _scan_list(
+                        w, list_indices, list_dev, list_indptr[t], list_indptr[t + 1], k,
+                        signed, hkey, hpos, hsim, hdev,
+                    )  # fmt: skip
+                    if used > 0 and den > 0.0:
+                        term[p] = num / den
+                        n_used[p] = used
+                for s in range(ms[j]):
+                    w[out_idx[j, s]] = 0.0
     return term, n_used

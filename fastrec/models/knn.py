@@ -42,6 +42,7 @@ from ..kernels.neighbors import (
     predict_k_neighbors_exact,
 )
 from ..kernels.similarity import (
+    BLOCK,
     count_cosine_neighbors,
     fill_cosine_neighbors,
     select_cosine_neighbors,
@@ -255,7 +256,7 @@ class _NeighborhoodModel(Recommender):
         shrinkage, min_support = float(self.shrinkage), int(self.min_support)
         args = (rows.indptr, rows.indices, x_rows, lists.indptr, lists.indices, x_lists)
         entity = "user" if self._user_based else "item"
-        workspace = _n_chunks() * n_anchors * 8 * 6
+        workspace = _n_chunks() * n_anchors * (28 * BLOCK + 16)
         t0 = time.perf_counter()
         if keep is None:
             # Upper bound before the count pass: each pair of anchors that share a target.
