@@ -61,7 +61,8 @@ def child(shape: str, model_name: str, k, keep, exact: bool) -> dict:
     out["fit_s"], out["fit_peak_gib"] = time.perf_counter() - t0, _peak_gib()
     out["fit_phases_s"] = model.fit_seconds_
     out["keep"] = model.keep_
-    out["stored_neighbors"] = int(model.similarity_.nnz)
+    stored = model._similarity  # None where fit deferred the lists (keep with exact=True)
+    out["stored_neighbors"] = "deferred" if stored is None else int(stored.nnz)
     t0 = time.perf_counter()
     pred = model.predict(test)
     out["predict_s"], out["predict_peak_gib"] = time.perf_counter() - t0, _peak_gib()

@@ -405,8 +405,17 @@ def test_keep_truncates_and_auto_keeps_all_here(cls, small):
     assert not np.allclose(exact_pred, truncated.predict(test))
     # exact=True recomputes the full rows where the stored ones fall short: same answers.
     recomputed = cls(k=30, keep=40).fit(train)
+    assert recomputed._similarity is None  # deferred: predict recomputes every row
     np.testing.assert_allclose(recomputed.predict(test), exact_pred, rtol=1e-12)
-    assert recomputed.n_recomputed_ > 0
+    n_known = np.count_nonzero(
+        (train.user_counts()[test.user_codes] > 0) & (train.item_counts()[test.item_codes] > 0)
+    )
+    assert recomputed.n_recomputed_ == n_known
+    # Once built (e.g. for recommendations), stored lists answer where k of them rated the
+    # target and only the other predictions are recomputed: still the same answers.
+    assert np.all(np.diff(recomputed.similarity_.indptr) <= 40)
+    np.testing.assert_allclose(recomputed.predict(test), exact_pred, rtol=1e-12)
+    assert 0 < recomputed.n_recomputed_ <= n_known
     # The stored rows are the best of the full rows.
     row = full.similarity_[[7]].toarray().ravel()
     kept = truncated.similarity_[[7]].toarray().ravel()
@@ -481,7 +490,10 @@ def test_memory_guard_raises_before_allocating(cls, small, monkeypatch):
     assert err.value.needed_bytes > 0.8 * 2**20
     assert "GiB" in str(err.value)
     with pytest.raises(InsufficientMemoryError, match="keep"):
-        cls(k=40, keep=200).fit(train)
+        cls(k=40, keep=200, exact=False).fit(train)
+    deferred = cls(k=40, keep=200).fit(train)  # exact: the stored lists wait for first use
+    with pytest.raises(InsufficientMemoryError, match="keep"):
+        deferred.similarity_  # noqa: B018
 
 
 @pytest.mark.parametrize("cls", [UserKNN, ItemKNN])

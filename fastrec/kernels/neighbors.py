@@ -5,13 +5,18 @@ Vocabulary, for the user-based model (the item-based one swaps users and items):
 - the *anchor* is the user ``u`` whose rating is predicted; its neighbours are other users;
 - the *target* is the item ``i``; ``list(i)`` are the users who rated ``i``, each with a
   deviation ``dev[v, i]`` (the rating minus a baseline; the caller picks the baseline);
-- the similarity rows hold, for each anchor, its neighbours ranked best first
+- the similarity rows hold, for each anchor, its stored neighbours by increasing index
   (see :mod:`fastrec.kernels.similarity`), as CSR arrays ``sim_indptr, sim_indices, sim_data``.
 
 The kernels return the neighbourhood term only; the caller adds the baseline. Pairs are
-grouped by anchor (a counting sort), so each anchor's similarity row is scattered once into
-a dense work vector; anchors are dealt to ``n_chunks`` parallel chunks, each with its own
-``O(n_anchors)`` work vector, and every pair writes only its own output.
+grouped by anchor (a counting sort), so each anchor's similarity row is scattered (or, in
+:func:`predict_k_neighbors_exact`, computed) once into a dense work vector; anchors are dealt
+to ``n_chunks`` parallel chunks, each with its own ``O(n_anchors)`` work vectors, and every
+pair writes only its own output. The ``k`` best of a list are kept in a bounded heap, one
+pass over the list.
+
+(This module uses :func:`fastrec.kernels.similarity.collect_row`, a sibling kernel; it
+imports nothing else from fastrec.)
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .similarity import BLOCK, collect_rows, max_row_length, new_workspace
+from .similarity import collect_row, new_workspace
 
 # Each probe of the ranked-row scan is a binary search: count it as this many list steps.
 _PROBE_COST = 8
@@ -354,41 +359,32 @@ def predict_k_neighbors_exact(
     ptr, order, active = _group_by_anchor(anchors, n_anchors)
     term = np.zeros(anchors.shape[0])
     n_used = np.zeros(anchors.shape[0], dtype=np.int32)
-    n_blocks = (active.shape[0] + BLOCK - 1) // BLOCK
-    longest = max_row_length(indptr)
     for c in prange(n_chunks):
-        ws = new_workspace(n_anchors, longest)
+        ws = new_workspace(n_anchors)
         out_idx, out_val = ws[4], ws[5]
-        rows = np.empty(BLOCK, dtype=np.int64)
-        ms = np.zeros(BLOCK, dtype=np.int64)
-        sums = np.zeros(BLOCK)
         w = np.zeros(n_anchors)
         hkey = np.empty(k)
         hpos = np.empty(k, dtype=np.int64)
         hsim = np.empty(k)
         hdev = np.empty(k)
-        for g in range(c, n_blocks, n_chunks):
-            nb = min(BLOCK, active.shape[0] - g * BLOCK)
-            for j in range(nb):
-                rows[j] = active[g * BLOCK + j]
-            collect_rows(
-                rows, nb, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws, ms, sums,
+        for g in range(c, active.shape[0], n_chunks):
+            a = active[g]
+            m, _ = collect_row(
+                a, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
+                min_support, signed, ws,
             )  # fmt: skip
-            for j in range(nb):
-                a = rows[j]
-                for s in range(ms[j]):
-                    w[out_idx[j, s]] = out_val[j, s]
-                for q in range(ptr[a], ptr[a + 1]):
-                    p = order[q]
-                    t = targets[p]
-                    num, den, used = _scan_list(
-                        w, list_indices, list_dev, list_indptr[t], list_indptr[t + 1], k,
-                        signed, hkey, hpos, hsim, hdev,
-                    )  # fmt: skip
-                    if used > 0 and den > 0.0:
-                        term[p] = num / den
-                        n_used[p] = used
-                for s in range(ms[j]):
-                    w[out_idx[j, s]] = 0.0
+            for s in range(m):
+                w[out_idx[s]] = out_val[s]
+            for q in range(ptr[a], ptr[a + 1]):
+                p = order[q]
+                t = targets[p]
+                num, den, used = _scan_list(
+                    w, list_indices, list_dev, list_indptr[t], list_indptr[t + 1], k, signed,
+                    hkey, hpos, hsim, hdev,
+                )  # fmt: skip
+                if used > 0 and den > 0.0:
+                    term[p] = num / den
+                    n_used[p] = used
+            for s in range(m):
+                w[out_idx[s]] = 0.0
     return term, n_used

@@ -7,9 +7,9 @@ The product is computed the sparse way, row by row: for row ``a``, every feature
 rates, every other row ``b`` that rates ``f``: ``dot[b] += x_af * x_bf``. That costs
 ``sum_f n_f**2`` multiply-adds in all (``n_f`` = ratings of feature ``f``), never a dense
 rows x features matrix, and each row writes only its own output, so rows run in parallel
-(``prange`` over chunks of rows, each chunk with its own dense accumulators of length
-``n_rows``). Rows go in blocks of :data:`BLOCK`, which share each read of a feature's
-rating list (see :func:`collect_rows`).
+(``prange`` over chunks of rows, each chunk with its own dense accumulator of length
+``n_rows``). (Accumulating blocks of 8 rows together, sharing each read of a feature's
+list, was tried and is 2-3 times slower: the interleaved accumulator is 8 times larger.)
 
 Every kernel returns the neighbours of a row by increasing row index. A row is never its
 own neighbour. With ``signed=False`` only positive similarities are neighbours; with
@@ -120,125 +120,30 @@ def _collect_row(
     return m, abs_sum
 
 
-#: Rows accumulated together: the rating list of a feature is read once for every row of
-#: the block that rates it (the lists, not the arithmetic, bound the speed at scale), into
-#: an interleaved accumulator ``dot[b * BLOCK + j]`` (one cache line per neighbour ``b``).
-BLOCK = 8
-
-
 @njit(cache=True)
-def new_workspace(n_rows, max_row_len):
-    """Work arrays of one parallel chunk for :func:`collect_rows` (about
-    ``(28 * BLOCK + 16) * n_rows`` bytes)."""
-    dot = np.zeros(n_rows * BLOCK)
-    cnt = np.zeros(n_rows * BLOCK, dtype=np.int32)
+def new_workspace(n_rows):
+    """Work arrays of one parallel chunk for :func:`_collect_row` (``48 * n_rows`` bytes)."""
+    dot = np.zeros(n_rows)
+    cnt = np.zeros(n_rows, dtype=np.int32)
     mark = np.zeros(n_rows, dtype=np.int64)
     touched = np.empty(n_rows, dtype=np.int64)
-    out_idx = np.empty((BLOCK, n_rows), dtype=np.int64)
-    out_val = np.empty((BLOCK, n_rows))
-    feat = np.empty(BLOCK * max_row_len, dtype=np.int64)
-    slot = np.empty(BLOCK * max_row_len, dtype=np.int64)
-    xval = np.empty(BLOCK * max_row_len)
-    return dot, cnt, mark, touched, out_idx, out_val, feat, slot, xval
+    out_idx = np.empty(n_rows, dtype=np.int64)
+    out_val = np.empty(n_rows)
+    return dot, cnt, mark, touched, out_idx, out_val
 
 
 @njit(cache=True)
-def max_row_length(indptr):
-    """Largest number of entries in a CSR row."""
-    longest = 0
-    for r in range(indptr.shape[0] - 1):
-        longest = max(longest, indptr[r + 1] - indptr[r])
-    return longest
-
-
-@njit(cache=True)
-def collect_rows(
-    rows,
-    nb,
-    indptr,
-    indices,
-    data,
-    t_indptr,
-    t_indices,
-    t_data,
-    shrinkage,
-    min_support,
-    signed,
-    ws,
-    counts,
-    abs_sums,
+def collect_row(
+    r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed, ws
 ):
-    """Similarities of rows ``rows[:nb]`` (``nb <= BLOCK``) to every other row.
-
-    Row ``rows[j]``'s candidates land in ``ws`` out_idx[j, :counts[j]] (increasing) with
-    values out_val[j, :counts[j]]; ``abs_sums[j]`` is the sum of their ``|similarity|``.
-    ``ws`` comes from :func:`new_workspace` and is left clean (accumulators zero). Sparse
-    blocks (little work for ``n_rows``) go row by row with touched lists, dense blocks
-    through the interleaved accumulator.
-    """
-    dot, cnt, mark, touched, out_idx, out_val, feat, slot, xval = ws
-    n_rows = indptr.shape[0] - 1
-    work = 0
-    for j in range(nb):
-        work += _row_work(rows[j], indptr, indices, t_indptr)
-    if work * _SPARSE_ROW_FACTOR < n_rows * nb:
-        for j in range(nb):
-            counts[j], abs_sums[j] = _collect_row(
-                rows[j], indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, dot[:n_rows], cnt[:n_rows], mark, touched,
-                out_idx[j], out_val[j],
-            )  # fmt: skip
-        return
-    need_cnt = min_support > 1 or shrinkage > 0.0
-    m = 0
-    for j in range(nb):
-        r = rows[j]
-        for p in range(indptr[r], indptr[r + 1]):
-            feat[m] = indices[p]
-            slot[m] = j
-            xval[m] = data[p]
-            m += 1
-    order = np.argsort(feat[:m], kind="mergesort")
-    s = 0
-    while s < m:
-        f = feat[order[s]]
-        e = s + 1
-        while e < m and feat[order[e]] == f:
-            e += 1
-        for q in range(t_indptr[f], t_indptr[f + 1]):
-            base = t_indices[q] * BLOCK
-            y = t_data[q]
-            for u in range(s, e):
-                o = order[u]
-                dot[base + slot[o]] += xval[o] * y
-                if need_cnt:
-                    cnt[base + slot[o]] += 1
-        s = e
-    for j in range(nb):
-        counts[j] = 0
-        abs_sums[j] = 0.0
-    c = 0
-    for b in range(n_rows):
-        base = b * BLOCK
-        for j in range(nb):
-            v = dot[base + j]
-            if need_cnt:
-                c = cnt[base + j]
-                cnt[base + j] = 0
-            if v == 0.0:
-                continue
-            dot[base + j] = 0.0
-            if need_cnt:
-                if c < min_support:
-                    continue
-                if shrinkage > 0.0:
-                    v *= c / (c + shrinkage)
-            if b == rows[j] or (v <= 0.0 and not signed):
-                continue
-            out_idx[j, counts[j]] = b
-            out_val[j, counts[j]] = v
-            abs_sums[j] += abs(v)
-            counts[j] += 1
+    """:func:`_collect_row` with the work arrays of :func:`new_workspace`: the candidates of
+    row ``r`` are ``ws[4][:m]`` (increasing) with similarities ``ws[5][:m]``.
+    Returns ``(m, abs_sum)``."""
+    dot, cnt, mark, touched, out_idx, out_val = ws
+    return _collect_row(
+        r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support,
+        signed, dot, cnt, mark, touched, out_idx, out_val,
+    )  # fmt: skip
 
 
 @njit(cache=True)
@@ -283,8 +188,8 @@ def count_cosine_neighbors(
     shrinkage : float >= 0
     min_support : int >= 1
     signed : bool, count negative similarities too
-    n_chunks : int >= 1, blocks of rows are dealt to this many parallel chunks, each with
-        about ``(28 * BLOCK + 16) * n_rows`` bytes of work memory
+    n_chunks : int >= 1, rows are dealt to this many parallel chunks (row ``r`` to chunk
+        ``r % n_chunks``), each with ``48 * n_rows`` bytes of work memory
 
     Returns
     -------
@@ -292,23 +197,14 @@ def count_cosine_neighbors(
     """
     n_rows = indptr.shape[0] - 1
     counts = np.zeros(n_rows, dtype=np.int64)
-    n_blocks = (n_rows + BLOCK - 1) // BLOCK
-    longest = max_row_length(indptr)
     for c in prange(n_chunks):
-        ws = new_workspace(n_rows, longest)
-        rows = np.empty(BLOCK, dtype=np.int64)
-        ms = np.zeros(BLOCK, dtype=np.int64)
-        sums = np.zeros(BLOCK)
-        for g in range(c, n_blocks, n_chunks):
-            nb = min(BLOCK, n_rows - g * BLOCK)
-            for j in range(nb):
-                rows[j] = g * BLOCK + j
-            collect_rows(
-                rows, nb, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws, ms, sums,
+        ws = new_workspace(n_rows)
+        for r in range(c, n_rows, n_chunks):
+            m, _ = collect_row(
+                r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
+                min_support, signed, ws,
             )  # fmt: skip
-            for j in range(nb):
-                counts[rows[j]] = ms[j]
+            counts[r] = m
     return counts
 
 
@@ -343,29 +239,18 @@ def fill_cosine_neighbors(
     nbr_indices = np.empty(nnz, dtype=np.int32)
     nbr_sims = np.empty(nnz)
     abs_sums = np.zeros(n_rows)
-    n_blocks = (n_rows + BLOCK - 1) // BLOCK
-    longest = max_row_length(indptr)
     for c in prange(n_chunks):
-        ws = new_workspace(n_rows, longest)
+        ws = new_workspace(n_rows)
         out_idx, out_val = ws[4], ws[5]
-        rows = np.empty(BLOCK, dtype=np.int64)
-        ms = np.zeros(BLOCK, dtype=np.int64)
-        sums = np.zeros(BLOCK)
-        for g in range(c, n_blocks, n_chunks):
-            nb = min(BLOCK, n_rows - g * BLOCK)
-            for j in range(nb):
-                rows[j] = g * BLOCK + j
-            collect_rows(
-                rows, nb, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws, ms, sums,
+        for r in range(c, n_rows, n_chunks):
+            m, abs_sums[r] = collect_row(
+                r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
+                min_support, signed, ws,
             )  # fmt: skip
-            for j in range(nb):
-                r = rows[j]
-                abs_sums[r] = sums[j]
-                start = out_indptr[r]
-                for s in range(min(ms[j], out_indptr[r + 1] - start)):
-                    nbr_indices[start + s] = out_idx[j, s]
-                    nbr_sims[start + s] = out_val[j, s]
+            start = out_indptr[r]
+            for s in range(min(m, out_indptr[r + 1] - start)):
+                nbr_indices[start + s] = out_idx[s]
+                nbr_sims[start + s] = out_val[s]
     return nbr_indices, nbr_sims, abs_sums
 
 
@@ -399,35 +284,23 @@ def select_cosine_neighbors(
     nbr_sims = np.zeros((n_rows, keep))
     counts = np.zeros(n_rows, dtype=np.int64)
     abs_sums = np.zeros(n_rows)
-    n_blocks = (n_rows + BLOCK - 1) // BLOCK
-    longest = max_row_length(indptr)
     for c in prange(n_chunks):
-        ws = new_workspace(n_rows, longest)
+        ws = new_workspace(n_rows)
         out_idx, out_val = ws[4], ws[5]
-        rows = np.empty(BLOCK, dtype=np.int64)
-        ms = np.zeros(BLOCK, dtype=np.int64)
-        sums = np.zeros(BLOCK)
-        for g in range(c, n_blocks, n_chunks):
-            nb = min(BLOCK, n_rows - g * BLOCK)
-            for j in range(nb):
-                rows[j] = g * BLOCK + j
-            collect_rows(
-                rows, nb, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws, ms, sums,
+        for r in range(c, n_rows, n_chunks):
+            m, abs_sums[r] = collect_row(
+                r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
+                min_support, signed, ws,
             )  # fmt: skip
-            for j in range(nb):
-                r = rows[j]
-                m = ms[j]
-                abs_sums[r] = sums[j]
-                if m <= keep:
-                    counts[r] = m
-                    for s in range(m):
-                        nbr_indices[r, s] = out_idx[j, s]
-                        nbr_sims[r, s] = out_val[j, s]
-                else:
-                    chosen = _top_positions(out_val[j], m, keep, signed)
-                    counts[r] = keep
-                    for s in range(keep):
-                        nbr_indices[r, s] = out_idx[j, chosen[s]]
-                        nbr_sims[r, s] = out_val[j, chosen[s]]
+            if m <= keep:
+                counts[r] = m
+                for s in range(m):
+                    nbr_indices[r, s] = out_idx[s]
+                    nbr_sims[r, s] = out_val[s]
+            else:
+                chosen = _top_positions(out_val, m, keep, signed)
+                counts[r] = keep
+                for s in range(keep):
+                    nbr_indices[r, s] = out_idx[chosen[s]]
+                    nbr_sims[r, s] = out_val[chosen[s]]
     return nbr_indices, nbr_sims, counts, abs_sums
