@@ -3,6 +3,7 @@
 from .als import ALS
 from .base import NotFittedError, Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
+from .keras_models import DotProduct, DotProductBias, NeuralNet
 from .knn import ItemKNN, UserKNN
 from .mf import BiasedMF
 from .svd import SVD
@@ -11,7 +12,21 @@ from .svdpp import SVDpp
 #: Every model fastrec has, by the name the results table prints; ``evaluate_all`` runs these.
 MODELS: dict[str, type[Recommender]] = {
     cls.__name__: cls
-    for cls in (UserMean, ItemMean, UserItemMean, UserKNN, ItemKNN, SVD, Bias, BiasedMF, ALS, SVDpp)
+    for cls in (
+        UserMean,
+        ItemMean,
+        UserItemMean,
+        UserKNN,
+        ItemKNN,
+        SVD,
+        DotProduct,
+        DotProductBias,
+        NeuralNet,
+        Bias,
+        BiasedMF,
+        ALS,
+        SVDpp,
+    )
 }
 
 __all__ = [
@@ -28,4 +43,7 @@ __all__ = [
     "BiasedMF",
     "ALS",
     "SVDpp",
+    "DotProduct",
+    "DotProductBias",
+    "NeuralNet",
 ]

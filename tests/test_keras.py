@@ -1,0 +1,338 @@
+"""The post's Keras models: architecture, schedules, fallbacks, determinism, lazy import.
+
+Tests that need TensorFlow take the ``tf`` fixture (skipped where it is not installed); the
+lazy-import and missing-TensorFlow tests run everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastrec
+from fastrec.models import keras_models
+from fastrec.models.keras_models import DotProduct, DotProductBias, KerasRecommender, NeuralNet
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+KERAS_MODELS = [DotProduct, DotProductBias, NeuralNet]
+#: The post's RMSE on its split (ml-latest-small 2016, seed 7).
+POST_RMSE = {DotProduct: 1.210019, DotProductBias: 0.908557, NeuralNet: 0.890825}
+K = 50
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(params=KERAS_MODELS, ids=lambda c: c.__name__)
+def model_cls(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    """ml-100k-shaped synthetic ratings (943 users, 1,682 items, 100,000 ratings), 80/20."""
+    return fastrec.train_test_split(fastrec.datasets.synthetic("ml-100k", seed=1), seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """60 users x 45 items, 900 ratings: enough to build and train every model in a blink."""
+    rng = np.random.default_rng(3)
+    keys = rng.choice(60 * 45, 900, replace=False)
+    df = pd.DataFrame(
+        {
+            "userId": keys // 45 + 100,
+            "movieId": keys % 45 + 5000,
+            "rating": rng.integers(1, 11, 900) / 2.0,
+        }
+    )
+    return fastrec.train_test_split(fastrec.Ratings.from_frame(df), test_size=0.25, seed=1)
+
+
+# ------------------------------------------------------------- lazy import
+def test_importing_fastrec_and_the_module_does_not_import_tensorflow():
+    code = (
+        "import sys, fastrec, fastrec.models.keras_models as km; "
+        "km.DotProduct.missing_dependency(); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
+        "sorted(m for m in sys.modules if m.startswith(('tensorflow', 'keras')))[:5]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("how", ["sys.modules", "find_spec"])
+def test_without_tensorflow_construction_says_what_to_install(monkeypatch, how):
+    if how == "sys.modules":
+        monkeypatch.setitem(sys.modules, "tensorflow", None)
+    else:
+        real = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a, **kw: None if name == "tensorflow" else real(name, *a, **kw),
+        )
+    for cls in KERAS_MODELS:
+        assert 'pip install "fastrec[keras]"' in cls.missing_dependency()
+        with pytest.raises(ImportError, match=r'pip install "fastrec\[keras\]"'):
+            cls()
+
+
+def test_without_tensorflow_evaluate_all_skips_them_with_a_note(monkeypatch):
+    from fastrec import evaluate
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    models = {"Bias": fastrec.Bias, **{cls.__name__: cls for cls in KERAS_MODELS}}
+    monkeypatch.setattr(evaluate, "MODELS", models)
+    chosen, notes = evaluate.resolve_models(None)
+    assert [type(m) for m in chosen] == [fastrec.Bias]
+    assert len(notes) == 3
+    for cls, note in zip(KERAS_MODELS, notes, strict=True):
+        assert note.startswith(f"skipped {cls.__name__}:") and "fastrec[keras]" in note
+
+
+# ------------------------------------------------------------ architecture
+@pytest.mark.parametrize(
+    "cls, n_weights",
+    [
+        (DotProduct, lambda nu, ni: K * (nu + ni)),
+        (DotProductBias, lambda nu, ni: (K + 1) * (nu + ni)),
+        (NeuralNet, lambda nu, ni: K * (nu + ni) + 2 * K * 64 + 64 + 64 + 1),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_layer_shapes_and_parameter_counts(tf, tiny, cls, n_weights):
+    train, _ = tiny
+    nu, ni = train.n_users, train.n_items
+    model = cls(max_epochs=1).fit(train)
+    net = model.keras_model_
+    assert net.count_params() == n_weights(nu, ni)
+    assert net.get_layer("user_factors").get_weights()[0].shape == (nu, K)
+    assert net.get_layer("item_factors").get_weights()[0].shape == (ni, K)
+    assert tuple(net.get_layer("user_factors").output.shape) == (None, K)
+    assert tuple(net.output.shape) == (None, 1)
+    assert model.user_factors_.shape == (nu, K) and model.user_factors_.dtype == np.float32
+    assert model.item_factors_.shape == (ni, K)
+    regularized = [
+        layer.name for layer in net.layers if getattr(layer, "embeddings_regularizer", None)
+    ]
+    assert sorted(regularized) == ["item_factors", "user_factors"]
+    assert net.get_layer("user_factors").embeddings_regularizer.l2 == pytest.approx(1e-4)
+    if cls is DotProductBias:
+        assert net.get_layer("user_bias").get_weights()[0].shape == (nu, 1)
+        assert net.get_layer("item_bias").get_weights()[0].shape == (ni, 1)
+    if cls is NeuralNet:
+        assert tuple(net.get_layer("concat").output.shape) == (None, 2 * K)
+        assert tuple(net.get_layer("hidden").output.shape) == (None, 64)
+        assert net.get_layer("hidden").activation.__name__ == "relu"
+        rates = [layer.rate for layer in net.layers if layer.__class__.__name__ == "Dropout"]
+        assert rates == [0.25, 0.75]
+    assert net.optimizer.__class__.__name__ == "Adam"
+    assert (
+        model.post_label
+        == {
+            DotProduct: "Dot Product",
+            DotProductBias: "Dot Product with Bias",
+            NeuralNet: "Neural Network",
+        }[cls]
+    )
+
+
+def test_numpy_predictions_are_the_networks_outputs(tf, tiny, model_cls):
+    train, test = tiny
+    model = model_cls(max_epochs=3).fit(train)
+    users, items = model._to_codes(test, None, "userId", "movieId")
+    pred, fell_back = model._predict(users, items)
+    ok = ~fell_back
+    assert ok.sum() > 100
+    keras_out = model.keras_model_.predict([users[ok], items[ok]], verbose=0)[:, 0]
+    np.testing.assert_allclose(
+        pred[ok], np.clip(keras_out, *model.rating_range_), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_embedding_tables_cover_the_shared_id_maps(tf, tiny):
+    train, test = tiny
+    model = DotProduct(max_epochs=1).fit(train)
+    assert model.user_factors_.shape[0] == train.n_users == test.n_users
+    assert model.item_factors_.shape[0] == train.n_items == test.n_items
+
+
+# -------------------------------------------------------------- fallbacks
+def test_unknown_users_and_items_fall_back_to_bias(tf, tiny, model_cls):
+    train, _ = tiny
+    model = model_cls(max_epochs=2).fit(train)
+    user, item = train.user_ids[0], train.item_ids[0]
+    pred = model.predict([user, -7, user, -7], [item, item, -9, -9])
+    assert model.n_fallback_ == 3
+    expected = model.fallback_.predict([-7, user, -7], [item, -9, -9])
+    np.testing.assert_array_equal(pred[1:], expected)
+    assert isinstance(model.fallback_, fastrec.Bias)
+
+
+def test_users_seen_only_in_the_validation_slice_fall_back(tf):
+    # 300 users with one rating each beside a dense core: some land in the validation slice.
+    rng = np.random.default_rng(0)
+    core = rng.choice(40 * 30, 800, replace=False)
+    users = np.concatenate([core // 30, np.arange(1000, 1300)])
+    items = np.concatenate([core % 30, rng.integers(0, 30, 300)])
+    df = pd.DataFrame({"userId": users, "movieId": items, "rating": rng.integers(1, 6, 1100)})
+    train = fastrec.Ratings.from_frame(df)
+    model = DotProductBias(max_epochs=2, validation_size=0.2).fit(train)
+    lonely = np.flatnonzero((model.user_n_train_ > 0) & ~model.user_trained_)
+    assert len(lonely) > 20
+    ids = train.user_index[lonely]
+    pred = model.predict(ids, np.full(len(ids), train.item_index[0]))
+    assert model.n_fallback_ == len(ids)
+    np.testing.assert_array_equal(
+        pred, model.fallback_.predict(ids, np.full(len(ids), train.item_index[0]))
+    )
+
+
+# ------------------------------------------------------------- determinism
+@pytest.mark.slow
+def test_same_seed_same_predictions_other_seed_other_ones(tf, small_split, model_cls):
+    train, test = small_split
+    a = model_cls(max_epochs=2).fit(train).predict(test)
+    b = model_cls(max_epochs=2).fit(train).predict(test)
+    c = model_cls(max_epochs=2, seed=1).fit(train).predict(test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_fit_restores_the_global_random_state(tf, tiny):
+    np.random.seed(123)  # noqa: NPY002
+    expected = np.random.random(3)  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
+    DotProduct(max_epochs=1, seed=5).fit(tiny[0])
+    np.testing.assert_array_equal(np.random.random(3), expected)  # noqa: NPY002
+
+
+# ---------------------------------------------------------------- training
+@pytest.mark.slow
+def test_short_training_lowers_the_loss_and_beats_the_global_mean(tf, small_split, model_cls):
+    train, test = small_split
+    model = model_cls(max_epochs=4, patience=4).fit(train)
+    loss, val = model.history_["loss"], model.history_["val_mse"]
+    assert len(loss) == len(val) == model.n_epochs_ == 4
+    assert loss[-1] < loss[0]
+    assert min(val) < val[0]
+    assert model.history_["val_mse"][model.best_epoch_ - 1] == min(val)
+    rmse = fastrec.rmse(model.predict(test), test.ratings)
+    mean_rmse = fastrec.rmse(np.full(len(test), train.ratings.mean()), test.ratings)
+    assert rmse < mean_rmse
+
+
+def test_early_stopping_keeps_the_best_epoch(tf, tiny):
+    train, _ = tiny
+    model = DotProductBias(max_epochs=30, patience=1, learning_rate=0.05).fit(train)
+    val = model.history_["val_mse"]
+    best = model.best_epoch_
+    assert model.n_epochs_ == best + 1 < 30  # patience 1: one epoch without progress
+    assert val[best - 1] <= min(val) + KerasRecommender._min_delta
+    assert all(v > val[best - 1] - KerasRecommender._min_delta for v in val[best:])
+    # The kept weights are the best epoch's: scoring the validation slice (drawn as fit
+    # draws it) again gives that epoch's MSE, not the last one's.
+    order = np.random.default_rng(model.seed).permutation(len(train))
+    rows = order[: round(model.validation_size * len(train))]
+    pred, _ = model._predict(train.user_codes[rows], train.item_codes[rows])
+    mse = np.mean((pred - train.ratings[rows]) ** 2)
+    assert mse == pytest.approx(val[best - 1], rel=1e-6)
+    assert mse != pytest.approx(val[-1], rel=1e-6)
+
+
+def test_learning_rate_scales_with_the_batch(tf, tiny):
+    train, _ = tiny
+    model = DotProductBias(max_epochs=1, batch_size=256).fit(train)
+    assert model.batch_size_ == 256
+    assert model.learning_rate_ == pytest.approx(1e-2 * np.sqrt(256 / 4096))
+    assert DotProductBias(max_epochs=1, learning_rate=0.3).fit(train).learning_rate_ == 0.3
+
+
+def test_post_schedule_replays_the_posts_epochs_and_rates(tf, tiny):
+    train, _ = tiny
+    expected = {DotProduct: (13, 1e-3), DotProductBias: (23, 1e-3), NeuralNet: (6, 1e-3)}
+    for cls, (n_epochs, last_lr) in expected.items():
+        model = cls(schedule="post").fit(train)
+        assert model.n_epochs_ == model.best_epoch_ == n_epochs
+        assert model.batch_size_ == 64
+        assert "val_mse" not in model.history_
+        lr = float(np.asarray(model.keras_model_.optimizer.learning_rate))
+        assert lr == pytest.approx(last_lr)
+        assert model.user_trained_.sum() == (train.user_counts() > 0).sum()
+
+
+def test_fast_batch_grows_with_the_data():
+    model = DotProduct.__new__(DotProduct)
+    model.batch_size = None
+    assert model._fast_batch(80_000) == 4096
+    assert model._fast_batch(1_000) == 1_000
+    assert model._fast_batch(19_000_076) == 37_888  # ml-25m's training slice: 502 steps
+    model.batch_size = 100
+    assert model._fast_batch(80_000) == 100
+
+
+# ---------------------------------------------------------------- progress
+def test_silent_by_default_one_line_per_epoch_when_verbose(tf, tiny, capsys, caplog):
+    train, _ = tiny
+    with caplog.at_level(logging.WARNING, logger="fastrec"):
+        DotProduct(max_epochs=3, patience=5).fit(train)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "" and caplog.records == []
+
+    model = DotProduct(max_epochs=3, patience=5, verbose=True).fit(train)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 == model.n_epochs_
+    assert all("loss" in line and "val mse" in line for line in lines)
+
+    with caplog.at_level(logging.INFO, logger="fastrec.models.keras_models"):
+        DotProduct(max_epochs=2, patience=5, verbose=True).fit(train)
+    said = [r.getMessage() for r in caplog.records if "epoch" in r.getMessage()]
+    assert len(said) >= 2
+
+
+# ----------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"schedule": "slow"}, "schedule must be one of"),
+        ({"n_factors": 0}, "n_factors must be an integer >= 1"),
+        ({"reg": -1.0}, "reg must be"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate must be"),
+        ({"validation_size": 1.0}, "validation_size"),
+        ({"patience": -1}, "patience"),
+        ({"jit_compile": "yes"}, "jit_compile"),
+        ({"schedule": "post", "learning_rate": 0.1}, "applies to schedule='fast'"),
+        ({"schedule": "post", "max_epochs": 3}, "applies to schedule='fast'"),
+    ],
+)
+def test_bad_parameters_are_refused_in_fit(tf, tiny, params, match):
+    model = DotProduct(**params)  # scikit-learn style: the constructor only stores them
+    with pytest.raises(ValueError, match=match):
+        model.fit(tiny[0])
+
+
+def test_shared_base_and_install_note():
+    assert all(issubclass(cls, KerasRecommender) for cls in KERAS_MODELS)
+    assert 'pip install "fastrec[keras]"' in keras_models.INSTALL_NOTE
+
+
+# ------------------------------------------------- the post's split (real data)
+@pytest.mark.slow
+def test_fast_schedule_matches_the_posts_rmse(tf, ml_small_2016, model_cls):
+    train, test = fastrec.train_test_split(ml_small_2016, test_size=0.2, seed=7)
+    model = model_cls().fit(train)
+    rmse = fastrec.rmse(model.predict(test), test.ratings)
+    assert rmse <= POST_RMSE[model_cls], f"{model_cls.__name__}: {rmse:.6f}"
+    assert model.n_fallback_ >= 739  # the test ratings of movies without a train rating
+    assert model.n_epochs_ < model.fast_max_epochs  # early stopping, not the cap
