@@ -336,3 +336,12 @@ def test_fast_schedule_matches_the_posts_rmse(tf, ml_small_2016, model_cls):
     assert rmse <= POST_RMSE[model_cls], f"{model_cls.__name__}: {rmse:.6f}"
     assert model.n_fallback_ >= 739  # the test ratings of movies without a train rating
     assert model.n_epochs_ < model.fast_max_epochs  # early stopping, not the cap
+
+
+def test_no_xla_under_op_determinism(tf, tiny):
+    # deterministic=True turns TensorFlow's op determinism on, under which Keras runs no XLA:
+    # "auto" resolves to False and an explicit True is refused instead of silently dropped.
+    model = DotProduct(max_epochs=1, jit_compile="auto").fit(tiny[0])
+    assert model.jit_compile_ is False
+    with pytest.raises(ValueError, match="op determinism"):
+        DotProduct(max_epochs=1, jit_compile=True).fit(tiny[0])

@@ -36,10 +36,13 @@ Two training schedules:
 
   On large sets the batch grows so that an epoch has at most 512 steps: every step updates
   every embedding row (the penalty's gradient and Adam's moments are dense), so the number
-  of steps, not of ratings, sets the cost (ml-25m: batch 37,888). On a CPU the train step of
-  ``DotProduct`` and ``DotProductBias`` is XLA-compiled when their tables hold 4M weights or
-  more (XLA fuses the dense Adam update; on small sets its compile time outweighs the gain,
-  and for ``NeuralNet`` XLA on the CPU is several times slower); on a GPU Keras decides.
+  of steps, not of ratings, sets the cost (ml-25m: batch 37,888). XLA: Keras compiles
+  nothing with XLA while TensorFlow's op determinism is on, so with ``deterministic=True``
+  (the default) no train step is XLA-compiled. With ``deterministic=False`` (in a process
+  where no fit turned determinism on), on a CPU the train step of ``DotProduct`` and
+  ``DotProductBias`` is XLA-compiled when their tables hold 4M weights or more (XLA fuses
+  the dense Adam update; on small sets its compile time outweighs the gain, and for
+  ``NeuralNet`` XLA on the CPU is several times slower); on a GPU Keras decides.
 
 Fallback: a user or item without a training rating (code ``-1``), or whose ratings all went
 to the validation slice, has no trained embedding; such pairs are predicted by
@@ -166,9 +169,10 @@ class KerasRecommender(Recommender):
         Turn on TensorFlow's op determinism (process-wide), so that the same seed gives the
         same predictions on the CPU.
     jit_compile : bool or "auto", default "auto"
-        XLA-compile the train step. ``"auto"``: on a GPU, Keras' choice; on a CPU, only for
-        the dot-product models with 4M embedding weights or more (where it was measured to
-        help).
+        XLA-compile the train step. Never while op determinism is on (``True`` then raises
+        a ValueError; ``"auto"`` resolves to ``False``). ``"auto"``: on a GPU, Keras'
+        choice; on a CPU, only for the dot-product models with 4M embedding weights or
+        more (where it was measured to help). The value used is ``jit_compile_``.
     verbose : bool, default False
         One line per epoch (loss, validation MSE, learning rate, seconds), logged at INFO on
         this module's logger, or written to stderr when logging is not configured.
@@ -190,6 +194,8 @@ class KerasRecommender(Recommender):
         Epochs run.
     batch_size_, learning_rate_ : int, float
         The batch and initial learning rate used.
+    jit_compile_ : bool
+        Whether the train step was XLA-compiled.
     keras_model_ : keras.Model
         The trained network.
     """
@@ -326,6 +332,7 @@ class KerasRecommender(Recommender):
                 jit = self._resolve_jit(tf, (train.n_users + train.n_items) * k)
                 self._fit_fast(keras, model, users, items, ratings, validation, jit)
         self.n_epochs_ = len(self.history_["loss"])
+        self.jit_compile_ = bool(model.jit_compile)
         self.keras_model_ = model
         self._keep_weights(model)
         log.info(
@@ -395,6 +402,19 @@ class KerasRecommender(Recommender):
         return min(-(-batch // 1024) * 1024, n)
 
     def _resolve_jit(self, tf, n_weights: int) -> bool | str:
+        """Whether to XLA-compile the train step (see ``jit_compile``)."""
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+
+        if is_op_determinism_enabled():
+            # Keras compiles nothing with XLA under op determinism (it would warn and run
+            # without); say so plainly where XLA was asked for.
+            if self.jit_compile is True:
+                raise ValueError(
+                    "jit_compile=True cannot take effect: TensorFlow's op determinism is on "
+                    "in this process (deterministic=True, in this fit or an earlier one) and "
+                    "Keras runs no XLA under it; use deterministic=False in a fresh process"
+                )
+            return False
         if self.jit_compile != "auto":
             return bool(self.jit_compile)
         if tf.config.list_logical_devices("GPU"):
