@@ -7,7 +7,7 @@
 from . import datasets
 from .data import Ratings, load_ratings
 from .evaluate import evaluate_all
-from .metrics import mae, rmse
+from .metrics import mae, ndcg_at_k, precision_at_k, ranking_metrics, recall_at_k, rmse
 from .models import (
     ALS,
     MODELS,
@@ -40,6 +40,10 @@ __all__ = [
     "ml100k_folds",
     "rmse",
     "mae",
+    "precision_at_k",
+    "recall_at_k",
+    "ndcg_at_k",
+    "ranking_metrics",
     "evaluate_all",
     "MODELS",
     "Recommender",

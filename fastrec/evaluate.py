@@ -13,14 +13,55 @@ import pandas as pd
 
 from .data import Ratings, load_ratings
 from .memory import InsufficientMemoryError
-from .metrics import mae, rmse
+from .metrics import _threshold, mae, parse_ranking_metric, ranking_metrics, rmse
 from .models import MODELS, Recommender
 from .split import train_test_split
 
 log = logging.getLogger(__name__)
 
-#: Columns of the table, in order.
+#: Columns of the table, in order, with the default ``metrics``.
 COLUMNS = ("model", "rmse", "mae", "coverage", "fit_s", "predict_s", "compile_s")
+
+#: The metrics of the table by default.
+DEFAULT_METRICS = ("rmse", "mae")
+
+#: Metrics where smaller is better (the table sorts on these ascending, on the others descending).
+ERROR_METRICS = ("rmse", "mae")
+_ERROR_FNS = {"rmse": rmse, "mae": mae}
+
+
+def parse_metrics(metrics) -> list[str]:
+    """Canonical column names for ``metrics`` (None, a name, or a list of names).
+
+    ``None`` gives :data:`DEFAULT_METRICS`. Names: ``rmse``, ``mae``, ``precision@K``,
+    ``recall@K``, ``ndcg@K`` (K an integer >= 1), case-insensitive; returned in lower case, in
+    the order given. Unknown names, duplicates and an empty list raise ``ValueError``.
+    """
+    if metrics is None:
+        return list(DEFAULT_METRICS)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    names = []
+    for m in metrics:
+        if isinstance(m, str) and m.strip().lower() in ERROR_METRICS:
+            names.append(m.strip().lower())
+            continue
+        try:
+            kind, k = parse_ranking_metric(m)
+        except ValueError as err:
+            if "k must be" in str(err):
+                raise
+            raise ValueError(
+                f"unknown metric {m!r}; expected rmse, mae, precision@K, recall@K or ndcg@K "
+                "(K an integer >= 1, e.g. ndcg@10)"
+            ) from None
+        names.append(f"{kind}@{k}")
+    if not names:
+        raise ValueError("metrics is empty; name at least one, e.g. ['rmse', 'ndcg@10']")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"metrics names {dupes} more than once")
+    return names
 
 
 def resolve_models(models) -> tuple[list[Recommender], list[str]]:
@@ -64,8 +105,10 @@ def evaluate_all(
     seed: int | None = 7,
     warmup: bool = True,
     progress: bool | None = None,
+    metrics=None,
+    relevance_threshold: float = 4.0,
 ) -> pd.DataFrame:
-    """Fit and score every model on one split of ``data``; one row per model, best RMSE first.
+    """Fit and score every model on one split of ``data``; one row per model, best first.
 
     Parameters
     ----------
@@ -77,16 +120,29 @@ def evaluate_all(
     warmup : compile each model's Numba kernels on a tiny set first, so that ``fit_s`` and
         ``predict_s`` measure run time; the compile time is reported as ``compile_s``.
     progress : show a progress bar; ``None`` shows one when stderr is a terminal.
+    metrics : the score columns, in order: ``None`` (``["rmse", "mae"]``) or a list of
+        ``rmse``, ``mae``, ``precision@K``, ``recall@K``, ``ndcg@K`` (case-insensitive), e.g.
+        ``["rmse", "mae", "precision@10", "recall@10", "ndcg@10"]``. The ranking metrics
+        rank each test user's test items by the model's predictions
+        (:func:`fastrec.metrics.ranking_metrics`; the protocol is in
+        :mod:`fastrec.metrics`); their time is not part of ``predict_s``.
+    relevance_threshold : a test rating is relevant to the ranking metrics when
+        ``>= relevance_threshold`` (default 4.0).
 
     Returns
     -------
-    pandas.DataFrame with columns ``model, rmse, mae, coverage, fit_s, predict_s,
-    compile_s`` (``coverage``: share of test predictions made by the model itself rather
-    than its fallback for unknown users/items), sorted by ``rmse``; ``attrs`` holds
-    ``n_train``, ``n_test``, ``source`` and ``notes``.
+    pandas.DataFrame with columns ``model``, the ``metrics`` (by default ``rmse, mae``), then
+    ``coverage, fit_s, predict_s, compile_s`` (``coverage``: share of test predictions made
+    by the model itself rather than its fallback for unknown users/items), sorted by the
+    first metric (ascending for rmse/mae, descending for the ranking metrics; by default
+    ``rmse``); ``attrs`` holds ``n_train``, ``n_test``, ``source``, ``notes``, ``metrics``
+    and ``relevance_threshold``.
     """
     from tqdm.auto import tqdm
 
+    names = parse_metrics(metrics)  # a bad metric name fails before any data is read or fit
+    ranking = [n for n in names if n not in ERROR_METRICS]
+    relevance_threshold = _threshold(relevance_threshold)
     ratings = data if isinstance(data, Ratings) else load_ratings(data)
     chosen, notes = resolve_models(models)
     for note in notes:
@@ -116,27 +172,34 @@ def evaluate_all(
         t1 = time.perf_counter()
         pred = model.predict(test)
         t2 = time.perf_counter()
-        rows.append(
-            {
-                "model": model.name,
-                "rmse": rmse(pred, test.ratings),
-                "mae": mae(pred, test.ratings),
-                "coverage": model.coverage_,
-                "fit_s": t1 - t0,
-                "predict_s": t2 - t1,
-                "compile_s": compile_s,
-            }
-        )
+        row = {"model": model.name}
+        row.update({n: _ERROR_FNS[n](pred, test.ratings) for n in names if n in _ERROR_FNS})
+        if ranking:
+            row.update(
+                ranking_metrics(test.user_codes, test.ratings, pred, ranking, relevance_threshold)
+            )
+        row.update(coverage=model.coverage_, fit_s=t1 - t0, predict_s=t2 - t1, compile_s=compile_s)
+        rows.append(row)
         log.info(
-            "%s: rmse %.6f, fit %.3fs, predict %.3fs",
+            "%s: %s, fit %.3fs, predict %.3fs",
             model.name,
-            rows[-1]["rmse"],
+            ", ".join(f"{n} {row[n]:.6f}" for n in names),
             t1 - t0,
             t2 - t1,
         )
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table = table.sort_values("rmse", kind="stable").reset_index(drop=True)
-    table.attrs.update(n_train=len(train), n_test=len(test), source=ratings.source, notes=notes)
+    columns = ["model", *names, "coverage", "fit_s", "predict_s", "compile_s"]
+    table = pd.DataFrame(rows, columns=columns)
+    table = table.sort_values(
+        names[0], ascending=names[0] in ERROR_METRICS, kind="stable", na_position="last"
+    ).reset_index(drop=True)
+    table.attrs.update(
+        n_train=len(train),
+        n_test=len(test),
+        source=ratings.source,
+        notes=notes,
+        metrics=names,
+        relevance_threshold=float(relevance_threshold),
+    )
     return table
 
 

@@ -85,3 +85,78 @@ def test_memory_guard_names_the_estimate_and_the_way_out(monkeypatch):
     require(2**29, "half a GiB", "fine")  # 0.5 GiB < 80% of 1 GiB
     with pytest.raises(InsufficientMemoryError, match=r"needs about 2\.0 GiB.*1\.0 GiB.*set k"):
         require(2 * 2**30, "a dense similarity", "set k")
+
+
+# ----------------------------------------------------------------- metrics=[...]
+def test_default_metrics_keep_the_columns():
+    ratings = _random_ratings()
+    default = fastrec.evaluate_all(ratings, models=["UserMean", "ItemMean"], progress=False)
+    explicit = fastrec.evaluate_all(
+        ratings, models=["UserMean", "ItemMean"], metrics=["rmse", "mae"], progress=False
+    )
+    assert list(default.columns) == list(COLUMNS) == list(explicit.columns)
+    pd.testing.assert_frame_equal(
+        default.drop(columns=["fit_s", "predict_s", "compile_s"]),
+        explicit.drop(columns=["fit_s", "predict_s", "compile_s"]),
+    )
+
+
+def test_metrics_choose_the_columns_and_the_first_one_sorts():
+    ratings = _random_ratings()
+    table = fastrec.evaluate_all(
+        ratings,
+        models=["UserMean", "ItemMean", "Bias"],
+        metrics=["NDCG@5", "rmse", "recall@3"],
+        relevance_threshold=3.5,
+        progress=False,
+    )
+    assert list(table.columns) == [
+        "model", "ndcg@5", "rmse", "recall@3", "coverage", "fit_s", "predict_s", "compile_s",
+    ]  # fmt: skip
+    assert table["ndcg@5"].is_monotonic_decreasing  # ranking metric: best (highest) first
+    assert table.attrs["relevance_threshold"] == 3.5
+    train, test = fastrec.train_test_split(ratings, test_size=0.2, seed=7)
+    pred = fastrec.ItemMean().fit(train).predict(test)
+    row = table.set_index("model").loc["ItemMean"]
+    assert row["ndcg@5"] == fastrec.metrics.ndcg_at_k(
+        test.user_codes, test.ratings, pred, k=5, threshold=3.5
+    )
+    assert row["recall@3"] == fastrec.metrics.recall_at_k(
+        test.user_ids, test.ratings, pred, k=3, threshold=3.5
+    )
+    assert row["rmse"] == fastrec.rmse(pred, test.ratings)
+
+
+def test_a_bad_metric_fails_before_the_data_is_read(tmp_path):
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(ValueError, match="unknown metric 'map@10'.*rmse, mae, precision@K"):
+        fastrec.evaluate_all(missing, metrics=["rmse", "map@10"])
+    with pytest.raises(ValueError, match="k must be an integer >= 1, got 0"):
+        fastrec.evaluate_all(missing, metrics=["ndcg@0"])
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        fastrec.evaluate_all(missing, metrics=["ndcg@10"], relevance_threshold=float("nan"))
+
+
+def test_parse_metrics():
+    from fastrec.evaluate import parse_metrics
+
+    assert parse_metrics(None) == ["rmse", "mae"]
+    assert parse_metrics("NDCG@10") == ["ndcg@10"]
+    assert parse_metrics([" RMSE", "precision @ 5"]) == ["rmse", "precision@5"]
+    with pytest.raises(ValueError, match=r"metrics names \['ndcg@10'\] more than once"):
+        parse_metrics(["ndcg@10", "NDCG@10"])
+    with pytest.raises(ValueError, match="metrics is empty"):
+        parse_metrics([])
+
+
+def test_ranking_metrics_on_the_post_data(ml_small_2016):
+    metrics = ["rmse", "precision@10", "recall@10", "ndcg@10"]
+    table = fastrec.evaluate_all(
+        ml_small_2016, models=["UserMean", "Bias"], metrics=metrics, progress=False
+    )
+    by_model = table.set_index("model")
+    assert round(by_model.loc["UserMean", "rmse"], 6) == 0.965366  # the post's, unchanged
+    assert ((table[metrics[1:]] > 0) & (table[metrics[1:]] <= 1)).all().all()
+    # UserMean predicts one value per user: its ranking is the file's order, Bias's is not
+    assert by_model.loc["Bias", "ndcg@10"] > by_model.loc["UserMean", "ndcg@10"]
+    assert by_model.loc["Bias", "precision@10"] > by_model.loc["UserMean", "precision@10"]
