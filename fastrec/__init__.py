@@ -26,6 +26,7 @@ from .models import (
     UserKNN,
     UserMean,
 )
+from .persistence import load_model, save_model
 from .split import kfold, ml100k_folds, predefined_split, train_test_split
 
 __version__ = "0.1.0"
@@ -45,6 +46,8 @@ __all__ = [
     "ndcg_at_k",
     "ranking_metrics",
     "evaluate_all",
+    "load_model",
+    "save_model",
     "MODELS",
     "Recommender",
     "NotFittedError",
