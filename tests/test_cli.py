@@ -81,3 +81,192 @@ def test_synth_writes_a_loadable_csv(tmp_path):
     assert main(["synth", "ml-100k", str(out), "--seed", "3"]) == 0
     ratings = fastrec.load_ratings(out)
     assert len(ratings) == 100_000 and ratings.n_users == 943
+
+
+# ------------------------------------------- MovieLens names, download and eda
+
+
+def _small_zip(tmp_path) -> bytes:
+    """A zip laid out as GroupLens' ml-latest-small.zip, from a tiny synthetic set."""
+    import dataclasses
+    import io
+    import zipfile
+
+    from fastrec.datasets import SHAPES, synthetic, synthetic_movies, write_csv
+
+    tiny = dataclasses.replace(
+        SHAPES["ml-latest-small"], name="tiny", n_users=40, n_items=300, n_ratings=2_500
+    )
+    write_csv(synthetic(tiny, seed=1), tmp_path / "ratings.csv")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.write(tmp_path / "ratings.csv", "ml-latest-small/ratings.csv")
+        zf.writestr("ml-latest-small/movies.csv", synthetic_movies(tiny, 1).to_csv(index=False))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def grouplens(tmp_path, monkeypatch):
+    """A local stand-in for files.grouplens.org serving ml-latest-small.zip; the cache and
+    the address are set through FASTREC_CACHE and FASTREC_MOVIELENS_URL."""
+    import dataclasses
+    import hashlib
+    import http.server
+    import threading
+
+    from fastrec import movielens
+
+    data = _small_zip(tmp_path)
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            requests.append(self.path)
+            if self.path != "/movielens/ml-latest-small.zip":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    pinned = dataclasses.replace(
+        movielens.RELEASES["ml-latest-small"], md5=hashlib.md5(data).hexdigest(), sha256=None
+    )
+    monkeypatch.setitem(movielens.RELEASES, "ml-latest-small", pinned)
+    monkeypatch.setenv("FASTREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(
+        "FASTREC_MOVIELENS_URL", f"http://127.0.0.1:{httpd.server_address[1]}/movielens"
+    )
+    yield requests
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_evaluate_accepts_a_movielens_name(grouplens, capsys):
+    argv = [
+        "evaluate",
+        "ml-latest-small",
+        "--models",
+        "UserMean",
+        "--format",
+        "csv",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("model,rmse,mae,coverage") and "UserMean" in out
+    assert main(argv) == 0  # the second run reads the cache
+    assert grouplens == ["/movielens/ml-latest-small.zip"]
+
+
+def test_a_local_directory_named_like_a_release_wins(tmp_path, monkeypatch, capsys):
+    (tmp_path / "ml-100k").mkdir()
+    (tmp_path / "ml-100k" / "u.data").write_text(
+        "".join(
+            f"{u}\t{i}\t{1 + (u * i) % 5}\t{u * 100 + i}\n"
+            for u in range(1, 30)
+            for i in range(1, 20)
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FASTREC_MOVIELENS_URL", "http://127.0.0.1:9/unreachable")
+    assert (
+        main(["evaluate", "ml-100k", "--models", "ItemMean", "--format", "csv", "--no-progress"])
+        == 0
+    )
+    assert "ItemMean" in capsys.readouterr().out
+
+
+def test_download_prints_the_directory(grouplens, tmp_path, capsys):
+    assert main(["download", "ml-latest-small", "--no-progress"]) == 0
+    folder = tmp_path / "cache" / "movielens" / "ml-latest-small"
+    assert capsys.readouterr().out.strip() == str(folder)
+    assert (folder / "ratings.csv").is_file()
+    assert main(["download", "ml-latest-small", "--cache-dir", str(tmp_path / "other")]) == 0
+    assert capsys.readouterr().out.strip() == str(
+        tmp_path / "other" / "movielens" / "ml-latest-small"
+    )
+    assert len(grouplens) == 2
+
+
+def test_download_offline_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("FASTREC_MOVIELENS_URL", f"http://127.0.0.1:{port}/x")
+    assert main(["download", "ml-1m", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fastrec: error: could not download ml-1m from")
+    assert f"http://127.0.0.1:{port}/x/ml-1m.zip" in err[0]
+    assert list((tmp_path / "movielens").iterdir()) == []
+
+
+def test_download_refuses_an_unknown_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["download", "ml-99m"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def _pngs(folder):
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def test_eda_of_a_ratings_file_uses_the_movies_beside_it(ml_small_2016_path, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from fastrec.eda import FIGURES
+
+    out = tmp_path / "eda"
+    assert main(["eda", str(ml_small_2016_path), "--out", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out / "report.md")
+    assert "genres from" in captured.err and "movies.csv" in captured.err
+    assert _pngs(out) == sorted(FIGURES)
+    assert "| users | 671 |" in (out / "report.md").read_text()
+
+
+def test_eda_of_a_release_name_and_of_a_synthetic_shape(grouplens, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from fastrec.eda import FIGURES
+
+    assert main(["eda", "ml-latest-small", "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert _pngs(tmp_path / "a") == sorted(FIGURES)
+    assert main(["eda", "synthetic:ml-100k", "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert _pngs(tmp_path / "b") == sorted(FIGURES)
+    assert "| ratings | 100,000 |" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_eda_with_movies_option_and_without_movies(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import dataclasses
+
+    from fastrec.datasets import SHAPES, synthetic, synthetic_movies, write_csv
+
+    tiny = dataclasses.replace(
+        SHAPES["ml-latest-small"], name="tiny", n_users=40, n_items=300, n_ratings=2_500
+    )
+    write_csv(synthetic(tiny, seed=0), tmp_path / "r.csv")
+    assert main(["eda", str(tmp_path / "r.csv"), "--out", str(tmp_path / "none")]) == 0
+    assert "no movies file" in capsys.readouterr().err
+    assert len(_pngs(tmp_path / "none")) == 3
+    synthetic_movies(tiny, 0).to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "with"
+    argv = ["eda", str(tmp_path / "r.csv"), "--movies", str(tmp_path / "m.csv"), "--out", str(out)]
+    assert main(argv) == 0
+    assert len(_pngs(out)) == 5
+
+
+def test_eda_without_matplotlib_fails_before_reading(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["eda", "/no/such/ratings.csv", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fastrec: error:") and 'pip install "fastrec[plots]"' in err
+    assert not (tmp_path / "x").exists()
