@@ -4,7 +4,7 @@
 >>> table = fastrec.evaluate_all("ratings.csv")   # every model's RMSE, MAE and seconds
 """
 
-from . import datasets
+from . import datasets, eda
 from .data import Ratings, load_ratings
 from .evaluate import evaluate_all
 from .metrics import mae, ndcg_at_k, precision_at_k, ranking_metrics, recall_at_k, rmse
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "datasets",
+    "eda",
     "Ratings",
     "load_ratings",
     "train_test_split",

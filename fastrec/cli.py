@@ -47,6 +47,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("path", nargs="?", help=_PATH_HELP)
     ev.add_argument("--models", nargs="+", metavar="NAME", help="model names (default: all)")
+    ev.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="METRIC",
+        help="score columns, in order: rmse, mae, precision@K, recall@K, ndcg@K "
+        "(default: rmse mae); the table is sorted by the first (give PATH before this option)",
+    )
+    ev.add_argument(
+        "--relevance-threshold",
+        type=float,
+        default=4.0,
+        metavar="RATING",
+        help="a test rating >= RATING is relevant to precision/recall/ndcg@K (default: 4.0)",
+    )
     ev.add_argument("--test-size", type=float, default=0.2)
     ev.add_argument("--seed", type=int, default=7)
     ev.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -135,15 +149,18 @@ def _show(progress: bool | None) -> bool:
 
 
 def _evaluate(args) -> None:
-    from .evaluate import evaluate_all, resolve_models
+    from .evaluate import evaluate_all, parse_metrics, resolve_models
 
     resolve_models(args.models)  # an unknown model name fails before any data is read
+    parse_metrics(args.metrics)  # so does an unknown metric
     ratings = _load(args.path, _progress(args))
     with warnings.catch_warnings():  # skipped models are printed as notes below instead
         warnings.simplefilter("ignore")
         table = evaluate_all(
             ratings,
             models=args.models,
+            metrics=args.metrics,
+            relevance_threshold=args.relevance_threshold,
             test_size=args.test_size,
             seed=args.seed,
             progress=False if args.no_progress else None,

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import fastrec
 from fastrec.cli import main
 
 
@@ -270,3 +271,32 @@ def test_eda_without_matplotlib_fails_before_reading(monkeypatch, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("fastrec: error:") and 'pip install "fastrec[plots]"' in err
     assert not (tmp_path / "x").exists()
+
+
+def test_evaluate_metrics_option_adds_ranking_columns(tmp_path, capsys):
+    path = tmp_path / "ratings.csv"
+    fastrec.datasets.write_csv(fastrec.datasets.synthetic("ml-100k", seed=2), path)
+    code = main(
+        [
+            "evaluate",
+            str(path),
+            "--models",
+            "Bias",
+            "UserMean",
+            "--metrics",
+            "ndcg@5",
+            "rmse",
+            "--format",
+            "csv",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert header[:3] == ["model", "ndcg@5", "rmse"]
+
+
+def test_evaluate_unknown_metric_is_one_line_exit_2(capsys):
+    assert main(["evaluate", "synthetic:ml-100k", "--metrics", "map@10", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown metric 'map@10'" in err[0]
