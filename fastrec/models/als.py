@@ -12,6 +12,7 @@ from ..kernels.als import predict_biased_pairs, row_squared_errors, solve_biased
 from ..memory import require
 from .base import Recommender
 from .baselines import Bias
+from .mf import factor_block_scorer
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,13 @@ class ALS(Recommender):
             pred,
         )
         return self._clip(pred), fell_back
+
+    _score_bytes = 8
+
+    def _block_scorer(self):
+        """recommend_all: ``b_i + x_u . y_i`` (the prediction less ``mu + b_u``), one float64
+        matrix product per block of users."""
+        return factor_block_scorer(self.user_factors_, self.item_factors_, self.item_bias_)
 
 
 def _progress(show: bool, total: int, desc: str):

@@ -39,6 +39,10 @@ class UserMean(Recommender):
         pred[known] = self.user_mean_[users[known]]
         return pred, ~known
 
+    def _item_scores(self):
+        """recommend: every item scores the user's mean, so they come in id-map order."""
+        return np.zeros(len(self.item_index_))
+
 
 class ItemMean(Recommender):
     """The post's "Movie Avg Benchmark": each item's mean training rating.
@@ -61,6 +65,10 @@ class ItemMean(Recommender):
         pred = np.full(len(items), self.fallback_)
         pred[known] = self.item_mean_[items[known]]
         return pred, ~known
+
+    def _item_scores(self):
+        """recommend: the item means, the same ranking for every user."""
+        return self.item_mean_
 
 
 class UserItemMean(Recommender):
@@ -85,6 +93,10 @@ class UserItemMean(Recommender):
         pred = np.full(len(users), self.fallback_)
         pred[known] = 0.5 * (self.user_mean_[users[known]] + self.item_mean_[items[known]])
         return pred, ~known
+
+    def _item_scores(self):
+        """recommend: the item means rank the items for every user with training ratings."""
+        return self.item_mean_
 
 
 class Bias(Recommender):
@@ -141,3 +153,7 @@ class Bias(Recommender):
 
     def _predict(self, users, items):
         return self._clip(self.biases_at(users, items)), (users < 0) | (items < 0)
+
+    def _item_scores(self):
+        """recommend: ``b_i`` ranks the items for every user (``mu + b_u`` is per user)."""
+        return self.item_bias_

@@ -590,7 +590,7 @@ class DotProduct(KerasRecommender):
     _score_bytes = 8
 
     def _factor_scorer(self):
-        return factor_block_scorer(self.user_factors_, self.item_factors_)
+        return factor_block_scorer(self.user_factors_, self.item_factors_, dtype=np.float32)
 
 
 class DotProductBias(KerasRecommender):
@@ -628,7 +628,7 @@ class DotProductBias(KerasRecommender):
 
     def _factor_scorer(self):
         return factor_block_scorer(
-            self.user_factors_, self.item_factors_, self.item_bias_, self.user_bias_
+            self.user_factors_, self.item_factors_, self.item_bias_, self.user_bias_, np.float32
         )
 
 
@@ -683,7 +683,7 @@ class NeuralNet(KerasRecommender):
     def _factor_scorer(self):
         """The network's output for a block of users x every item, by a parallel Numba kernel
         (:func:`fastrec.kernels.recommend.score_relu_block`): ``64`` multiply-adds per pair,
-        no matrix product, so about 30x the time of ``DotProduct``'s per block."""
+        no matrix product: about 8x the time of ``DotProduct`` at ml-1m shape."""
         item_hidden = np.ascontiguousarray(self._item_hidden, dtype=np.float32)
         weights = np.ascontiguousarray(self.output_kernel_, dtype=np.float32)
         offset = float(self.output_bias_)

@@ -16,7 +16,7 @@ from ..kernels.factors import center_rows, multiply_csr_dense, reconstruct_at
 from ..memory import require
 from .base import Recommender
 from .baselines import Bias
-from .mf import _check_int, numba_threads
+from .mf import _check_int, factor_block_scorer, numba_threads
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,13 @@ class SVD(Recommender):
         if not known_user.all():
             pred[~known_user] = self.fallback_.biases_at(users[~known_user], items[~known_user])
         return self._clip(pred), (users < 0) | (items < 0)
+
+    _score_bytes = 8
+
+    def _block_scorer(self):
+        """recommend_all: ``U[u] . (s Vt)[:, i]`` (the prediction less ``mean_u``), one float64
+        matrix product per block of users."""
+        return factor_block_scorer(self.user_vectors_, self.item_vectors_ * self.singular_values_)
 
 
 class _CentredOperator(LinearOperator):

@@ -13,6 +13,7 @@ from ..kernels.svdpp import run_svdpp_epoch, sum_implicit_factors
 from ..memory import require
 from .base import Recommender
 from .baselines import Bias
+from .mf import factor_block_scorer
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,15 @@ class SVDpp(Recommender):
             pred,
         )
         return self._clip(pred), fell_back
+
+    _score_bytes = 8
+
+    def _block_scorer(self):
+        """recommend_all: ``b_i + q_i . (p_u + z_u)`` (the prediction less ``mu + b_u``), one
+        float64 matrix product per block of users."""
+        return factor_block_scorer(
+            self.user_factors_ + self.user_implicit_, self.item_factors_, self.item_bias_
+        )
 
 
 def _progress(show: bool, total: int, desc: str):
