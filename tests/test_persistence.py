@@ -585,3 +585,15 @@ def test_keras_member_that_is_not_a_keras_file(keras_file, tmp_path):
         ValueError, match=rf"{bad}: Keras could not load its network keras/0\.keras"
     ):
         load_model(bad)
+
+
+def test_model_save_method_and_top_level_load(tmp_path):
+    ratings = fastrec.datasets.synthetic("ml-100k", seed=4)
+    train, test = fastrec.train_test_split(ratings, seed=1)
+    model = fastrec.BiasedMF(n_epochs=2).fit(train)
+    path = model.save(tmp_path / "mf.fastrec")
+    loaded = fastrec.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(test), model.predict(test))
+    pd.testing.assert_frame_equal(loaded.recommend_all(n=5), model.recommend_all(n=5))
+    with pytest.raises(fastrec.NotFittedError):
+        fastrec.Bias().save(tmp_path / "unfitted.fastrec")

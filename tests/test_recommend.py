@@ -305,6 +305,16 @@ def test_recommend_errors(split):
     assert len(model.recommend_all(users=[])) == 0
 
 
+def test_progress_bar_only_when_asked(split, capsys):
+    train, _ = split
+    model = fastrec.SVD(n_factors=5).fit(train)
+    quiet = model.recommend_all(n=3)
+    assert capsys.readouterr().err == ""
+    loud = model.recommend_all(n=3, show_progress=True)
+    assert "SVD top-3" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(quiet, loud)
+
+
 def test_a_model_without_the_seen_record_says_so(split):
     train, _ = split
     model = fastrec.BiasedMF(n_epochs=2).fit(train)

@@ -23,8 +23,10 @@ from __future__ import annotations
 import inspect
 import logging
 import numbers
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -119,6 +121,16 @@ class Recommender:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------- saving
+    def save(self, path: str | os.PathLike, *, compress: bool = False) -> Path:
+        """Write this fitted model to ``path`` (one ``.fastrec`` file: numpy arrays and JSON,
+        no pickle); :func:`fastrec.load_model` reads it back and predicts exactly as this one.
+        Raises NotFittedError before ``fit``, TypeError naming an attribute it cannot store.
+        See :mod:`fastrec.persistence`."""
+        from ..persistence import save_model  # lazy: persistence imports the models
+
+        return save_model(self, path, compress=compress)
 
     # ------------------------------------------------------------ fitting
     def fit(self, train: Ratings) -> Recommender:
