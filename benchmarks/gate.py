@@ -17,9 +17,9 @@ go to pytest) and fails (exit status 1) when, for any benchmark of the baseline,
 - it is missing from the run: it failed, was skipped or no longer exists
   (``--allow-missing`` for a partial run, e.g. ``-- -k ml-small``).
 
-A time regression must be confirmed: the benchmarks that fail on time are run once more
-(``--confirm``, default 1 rerun; with the reference workload) and fail only if they fail
-again, so that another process that took a core for a few seconds does not fail the gate.
+A time regression must be confirmed: the benchmarks that fail on time are run again
+(``--confirm``, default 2 reruns; with the reference workload) and fail only if they fail
+every time, so that another process that took a core for a while does not fail the gate.
 Several ``--compare`` files are attempts of the same kind: a regression must show in every
 file that holds the benchmark. A benchmark whose median is under ``--min-seconds`` in both
 runs is not gated on time. Benchmarks not in the baseline are listed and not gated.
@@ -32,11 +32,12 @@ accurate on purpose (a better model, a fairer benchmark), after adding a benchma
 model, or on a new reference machine, run ``python benchmarks/gate.py --update`` on a quiet
 machine (nothing else running; here: ``flock /tmp/fastrec-heavy.lock ...``), read the
 comparison it prints against the old baseline, and commit ``benchmarks/baseline.json`` with a
-message that says why. ``--update --runs 3`` runs the suite three times and keeps each
-benchmark's median over the runs (steadier); ``--update --compare a.json b.json`` makes the
-baseline from saved runs instead. The baseline is pytest-benchmark's JSON trimmed to what the
-gate reads (each benchmark's median, IQR and rounds, its ``extra_info``, the machine and the
-commit).
+message that says why. ``--update --runs 3`` runs the suite three times and keeps, for
+each benchmark, the run with the median time (of two runs, the faster); ``--update
+--compare a.json b.json`` makes the baseline from saved runs instead. The baseline is
+pytest-benchmark's JSON trimmed to what the gate reads (each benchmark's median, IQR and
+rounds, its ``extra_info``, the machine and the commit). The suite runs with
+``--benchmark-disable-gc`` (no garbage collection inside a timed round).
 """
 
 from __future__ import annotations
@@ -137,26 +138,18 @@ def trim(run: dict) -> dict:
 
 
 def combine(runs: list[dict]) -> dict:
-    """One run from several: each benchmark's median is the median of its medians (IQR
-    likewise); its other fields come from the first run that has it."""
-    first = {}
-    medians: dict[str, list[float]] = {}
-    iqrs: dict[str, list[float]] = {}
+    """One run from several: for each benchmark, the run whose median is the median of its
+    medians (the lower of the middle two for an even count: the faster of two runs), taken
+    whole, so that its median and the reference timed beside it stay together."""
+    found: dict[str, list[dict]] = {}
     for run in runs:
         for bench in run["benchmarks"]:
-            key = _key(bench)
-            first.setdefault(key, bench)
-            medians.setdefault(key, []).append(_median(bench))
-            iqrs.setdefault(key, []).append(float(bench["stats"].get("iqr", 0.0)))
+            found.setdefault(_key(bench), []).append(bench)
     out = dict(runs[0], benchmarks=[])
-    for key, bench in first.items():
-        stats = dict(bench["stats"])
-        stats.update(
-            median=statistics.median(medians[key]),
-            iqr=statistics.median(iqrs[key]),
-            runs=len(medians[key]),
-        )
-        out["benchmarks"].append(dict(bench, stats=stats))
+    for benches in found.values():
+        chosen = statistics.median_low(_median(b) for b in benches)
+        bench = next(b for b in benches if _median(b) == chosen)
+        out["benchmarks"].append(dict(bench, stats=dict(bench["stats"], runs=len(benches))))
     return out
 
 
@@ -338,6 +331,7 @@ def run_suite(json_path: Path, pytest_args: list[str], targets: list[str] | None
     to ``json_path``; returns pytest's exit status."""
     cmd = [sys.executable, "-m", "pytest", *(targets or [str(HERE)]), "-p", "no:cacheprovider",
            f"--benchmark-json={json_path}", "--benchmark-columns=median,iqr,rounds",
+        "--benchmark-disable-gc",
            *pytest_args]  # fmt: skip
     print("$ " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT).returncode
@@ -373,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=1, help="full runs of the suite (default 1)")
     parser.add_argument(
-        "--confirm", type=int, default=1, help="reruns of what fails on time (default 1)"
+        "--confirm", type=int, default=2, help="reruns of what fails on time (default 2)"
     )
     parser.add_argument("--time-tolerance", type=float, default=TIME_TOLERANCE)
     parser.add_argument("--rmse-tolerance", type=float, default=RMSE_TOLERANCE)

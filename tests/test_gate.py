@@ -190,12 +190,19 @@ def test_a_regression_must_show_in_every_attempt(baseline):
     assert not gate.compare(baseline, [worse, _with(worse, gate.REFERENCE)]).ok
 
 
-def test_combine_takes_the_median_of_the_runs(baseline):
+def test_combine_takes_the_run_with_the_median_time(baseline):
     runs = [_with(baseline, "test_load_csv_ml10m", median=m) for m in (3.0, 9.0, 4.0)]
+    for run, ref in zip(runs, (0.1, 0.3, 0.2), strict=True):
+        run["benchmarks"][-1]["extra_info"]["reference_s"] = ref
     combined = gate.combine(runs)
     bench = next(b for b in combined["benchmarks"] if b["name"] == "test_load_csv_ml10m")
     assert bench["stats"]["median"] == 4.0 and bench["stats"]["runs"] == 3
+    assert bench["extra_info"]["reference_s"] == 0.2  # the same run's reference
     assert gate.compare(gate.trim(combined), runs[2]).ok
+    two = gate.combine(runs[:2])
+    assert next(b for b in two["benchmarks"] if b["name"] == "test_load_csv_ml10m")[
+        "stats"
+    ]["median"] == 3.0  # fmt: skip
 
 
 def test_trimmed_baseline_gates_like_the_full_run(baseline):
