@@ -1,5 +1,5 @@
-"""Command line: ``fastrec evaluate [PATH]``, ``fastrec eda PATH --out DIR``,
-``fastrec download NAME`` and ``fastrec synth SHAPE OUT.csv``.
+"""Command line: ``fastrec evaluate [PATH]``, ``fastrec recommend PATH --model NAME``,
+``fastrec eda PATH --out DIR``, ``fastrec download NAME`` and ``fastrec synth SHAPE OUT.csv``.
 
 PATH is a ratings file (or a directory holding one), a MovieLens release name (ml-100k,
 ml-latest-small, ml-1m, ml-10m, ml-20m, ml-25m: downloaded from GroupLens once, then read
@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
+import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .memory import InsufficientMemoryError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_SHAPE = "ml-latest-small"
 #: MovieLens releases ``fastrec`` can download (fastrec.movielens.RELEASES; kept here so that
@@ -25,6 +34,32 @@ _PATH_HELP = (
     f"release name ({', '.join(RELEASE_NAMES)}; downloaded once into the cache), or "
     "synthetic:SHAPE"
 )
+
+
+def _model_name(text: str) -> str:
+    """argparse type of ``recommend --model``: a name ``fastrec evaluate --models`` takes."""
+    from .evaluate import resolve_models
+    from .models import MODELS
+
+    try:
+        resolve_models([text])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown model {text!r}; choose from {', '.join(MODELS)} (case-insensitive) or "
+            "the blog post's labels"
+        ) from None
+    return text
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of ``recommend --n``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (items per user), got {text!r}")
+    return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -66,6 +101,79 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--format", choices=("table", "csv", "json"), default="table")
     ev.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rec = sub.add_parser(
+        "recommend",
+        help="fit a model on every rating of PATH (or --load one), write each user's top N",
+        description=(
+            "Fit --model on ALL the ratings of PATH (no train/test split: this produces "
+            "recommendations, it does not score the model; use 'fastrec evaluate' for that), "
+            "or read a fitted model with --load, then write the top N items of every user "
+            "(or of --users) as CSV with the columns userId, rank, movieId, score: to stdout, "
+            "or to --out (.parquet or .pq: parquet). score is the model's predicted rating. "
+            "Items the user rated are left out unless --include-seen. A user without "
+            "ratings in the model's data gets the model's fallback ranking (for most models "
+            "the Bias baseline's mu + b_i), the same for every such user. A one-line "
+            "summary goes to stderr."
+        ),
+    )
+    rec.add_argument("path", nargs="?", metavar="PATH", help=_PATH_HELP + "; not with --load")
+    rec.add_argument(
+        "--model",
+        type=_model_name,
+        metavar="NAME",
+        help="the model to fit (required without --load), as 'fastrec evaluate --models' "
+        "takes it: a class name, case-insensitive (Bias, SVD, BiasedMF, ALS, ItemKNN, ...; "
+        "an unknown name lists them all) or the blog post's label; default parameters",
+    )
+    rec.add_argument(
+        "-n",
+        "--n",
+        dest="n",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="items per user (default: 10)",
+    )
+    who = rec.add_mutually_exclusive_group()
+    who.add_argument(
+        "--users",
+        nargs="+",
+        metavar="ID",
+        help="only these users, in this order (default: every user with ratings; "
+        "repeats are dropped)",
+    )
+    who.add_argument(
+        "--users-file",
+        metavar="FILE",
+        help="only the users listed in FILE: one id per line, or the first column of a CSV "
+        "(a header line and lines starting with # are skipped)",
+    )
+    rec.add_argument(
+        "--include-seen",
+        action="store_true",
+        help="keep the items the user has rated (default: leave them out)",
+    )
+    rec.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write here instead of stdout: CSV, or parquet when FILE ends in .parquet or "
+        ".pq (CSV is compressed when FILE ends in .gz, .bz2, .zip, .xz or .zst)",
+    )
+    rec.add_argument(
+        "--load", metavar="MODEL_FILE", help="a model written by --save or model.save()"
+    )
+    rec.add_argument(
+        "--save", metavar="MODEL_FILE", help="also save the model here (.fastrec by convention)"
+    )
+    bar = rec.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress",
+        action="store_true",
+        help="show a progress bar even when stderr is not a terminal",
+    )
+    bar.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rec.set_defaults(parser=rec)
 
     ed = sub.add_parser(
         "eda",
@@ -140,8 +248,11 @@ def _load(path: str | None, progress: bool | None = None):
 
 
 def _progress(args) -> bool | None:
-    """``False`` for --no-progress, else ``None``: a bar when stderr is a terminal."""
-    return False if getattr(args, "no_progress", False) else None
+    """``False`` for --no-progress, ``True`` for --progress, else ``None``: a bar when stderr
+    is a terminal."""
+    if getattr(args, "no_progress", False):
+        return False
+    return True if getattr(args, "progress", False) else None
 
 
 def _show(progress: bool | None) -> bool:
@@ -182,6 +293,215 @@ def _evaluate(args) -> None:
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_HEADER_WORDS = ("userid", "user_id", "user", "users", "id")
+
+
+def _recommend(args) -> None:
+    import numpy as np
+
+    parser = args.parser
+    if args.load is None:
+        if args.path is None:
+            parser.error("give PATH (ratings to fit --model on) or --load MODEL_FILE")
+        if args.model is None:
+            parser.error("--model is required to fit on PATH (or --load a saved model)")
+    else:
+        if args.path is not None:
+            parser.error(
+                f"PATH ({args.path}) is not used with --load: the saved model is already "
+                "fitted; give one of them"
+            )
+        if args.model is not None:
+            parser.error("--model is not used with --load: the file says which model it is")
+    # Everything that can be checked is checked before the (possibly long) fit.
+    if args.out is not None:
+        _check_writable(args.out, "--out")
+        if args.path is not None and _same_file(args.out, args.path):
+            raise ValueError(f"--out {args.out} is the ratings file itself; choose another file")
+        if _is_parquet(args.out) and not _has_parquet_engine():
+            raise ImportError(
+                f"--out {args.out}: writing parquet needs pyarrow (pip install pyarrow)"
+            )
+    if args.save is not None:
+        _check_writable(args.save, "--save")
+    if args.load is not None and not Path(args.load).is_file():
+        raise FileNotFoundError(f"--load {args.load}: no such file")
+    tokens, where = None, None
+    if args.users is not None:
+        tokens, where = args.users, "--users"
+    elif args.users_file is not None:
+        tokens, where = _read_users_file(args.users_file), f"--users-file {args.users_file}"
+    progress = _progress(args)
+
+    if args.load is not None:
+        from .persistence import load_model
+
+        t0 = time.perf_counter()
+        model = load_model(args.load)
+        fit_s = time.perf_counter() - t0
+        how = f"loaded from {args.load}"
+        users = None if tokens is None else _user_ids(tokens, model.user_index_, where)
+    else:
+        from .evaluate import resolve_models
+
+        (model,), _ = resolve_models([args.model])
+        missing = type(model).missing_dependency()
+        if missing:
+            raise ImportError(f"--model {args.model}: {missing}")
+        ratings = _load(args.path, progress)
+        users = None if tokens is None else _user_ids(tokens, ratings.user_index, where)
+        t0 = time.perf_counter()
+        with _warnings_as_notes():
+            model.fit(ratings)  # silent: the models have no progress bar of their own
+        fit_s = time.perf_counter() - t0
+        how = f"fitted on all {len(ratings):,} ratings of {ratings.source or args.path}"
+    saved = ""
+    if args.save is not None:
+        model.save(args.save)
+        saved = f"; model saved to {args.save}"
+
+    t0 = time.perf_counter()
+    with _warnings_as_notes():
+        frame = model.recommend_all(
+            n=args.n, exclude_seen=not args.include_seen, users=users, show_progress=_show(progress)
+        )
+    rec_s = time.perf_counter() - t0
+    target = _write_frame(frame, args.out)
+    if users is None:
+        n_users, unknown = int(np.count_nonzero(model.user_n_train_ > 0)), ""
+    else:
+        codes = model.user_index_.get_indexer(users)
+        known = codes >= 0
+        known[known] = model.user_n_train_[codes[known]] > 0
+        n_users, n_unknown = len(users), len(users) - int(np.count_nonzero(known))
+        unknown = (
+            f" ({n_unknown:,} unknown: the fallback ranking)" if n_unknown else " (none unknown)"
+        )
+    print(
+        f"fastrec: {type(model).__name__} {how} in {fit_s:.2f} s{saved}; top {args.n} for "
+        f"{n_users:,} user{'s' if n_users != 1 else ''}{unknown} in {rec_s:.2f} s; "
+        f"{len(frame):,} rows written to {target}",
+        file=sys.stderr,
+    )
+
+
+def _is_parquet(path: str) -> bool:
+    return Path(path).suffix.lower() in _PARQUET_SUFFIXES
+
+
+def _has_parquet_engine() -> bool:
+    from importlib.util import find_spec
+
+    return any(find_spec(name) is not None for name in ("pyarrow", "fastparquet"))
+
+
+def _check_writable(path: str, option: str) -> None:
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{option} {path}: no directory {folder}")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{option} {path} is a directory; give a file name")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve() and Path(b).is_file()
+    except OSError:
+        return False
+
+
+def _read_users_file(path: str) -> list[str]:
+    """The first field of each line of ``path``, blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--users-file {path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"--users-file {path}: not a UTF-8 text file ({err.reason})") from None
+    tokens = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            tokens.append(re.split(r"[,;\t ]", line, maxsplit=1)[0].strip().strip('"'))
+    if not tokens:
+        raise ValueError(f"--users-file {path}: no user ids in it")
+    return tokens
+
+
+def _user_ids(tokens: list[str], index, where: str) -> np.ndarray:
+    """``tokens`` as raw user ids of ``index``'s type, repeats dropped, order kept.
+
+    A first token that is a header (``userId``, the index's name, or not a number where the
+    ids are numbers) is skipped when the ids come from a file.
+    """
+    import numpy as np
+    import pandas as pd
+
+    kind = index.dtype.kind
+    convert = {"i": int, "u": int, "f": float}.get(kind, str)
+    words = {*_HEADER_WORDS, str(index.name).lower()}
+    if where != "--users" and tokens and tokens[0].lower() in words:
+        tokens = tokens[1:]
+    ids = []
+    for i, token in enumerate(tokens):
+        try:
+            ids.append(convert(token))
+        except ValueError:
+            if i == 0 and where != "--users" and convert is not str:
+                continue  # a header line of another name
+            raise ValueError(
+                f"{where}: {token!r} is not a user id: the user ids here are "
+                f"{'integers' if convert is int else 'numbers'}"
+            ) from None
+    if not ids:
+        raise ValueError(f"{where}: no user ids")
+    try:
+        raw = np.asarray(ids, dtype=index.dtype if convert is not str else object)
+    except OverflowError:
+        raise ValueError(f"{where}: a user id is out of range for {index.dtype}") from None
+    return pd.unique(raw)
+
+
+class _warnings_as_notes(warnings.catch_warnings):
+    """Print the warnings raised inside as one ``fastrec: warning:`` line each."""
+
+    def __init__(self):
+        super().__init__(record=True)
+
+    def __enter__(self):
+        self._log = super().__enter__()
+        warnings.simplefilter("always")
+        return self._log
+
+    def __exit__(self, *exc):
+        result = super().__exit__(*exc)
+        seen = set()
+        for w in self._log:
+            message = str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
+            if message not in seen:
+                seen.add(message)
+                print(f"fastrec: warning: {message}", file=sys.stderr)
+        return result
+
+
+def _write_frame(frame, out: str | None) -> str:
+    """Write ``frame`` to ``out`` (parquet by suffix, else CSV) or to stdout as CSV."""
+    if out is None:
+        try:
+            frame.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. | head: not an error; silence the flush at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return "stdout"
+    if _is_parquet(out):
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    return out
 
 
 _MOVIES_FILES = ("movies.csv", "movies.dat", "u.item")
@@ -243,7 +563,13 @@ def _synth(args) -> None:
     print(f"fastrec: wrote {len(ratings):,} ratings to {args.out}", file=sys.stderr)
 
 
-_COMMANDS = {"evaluate": _evaluate, "eda": _eda, "download": _download, "synth": _synth}
+_COMMANDS = {
+    "evaluate": _evaluate,
+    "recommend": _recommend,
+    "eda": _eda,
+    "download": _download,
+    "synth": _synth,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,7 +581,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         _COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, KeyError, ImportError, OSError) as err:
+    except (
+        ValueError,
+        FileNotFoundError,
+        KeyError,
+        ImportError,
+        OSError,
+        InsufficientMemoryError,
+    ) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"fastrec: error: {message}", file=sys.stderr)
         return 2

@@ -300,3 +300,171 @@ def test_evaluate_unknown_metric_is_one_line_exit_2(capsys):
     assert main(["evaluate", "synthetic:ml-100k", "--metrics", "map@10", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown metric 'map@10'" in err[0]
+
+
+# ------------------------------------------------------------------ recommend
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    """A small synthetic ratings.csv (60 users, 300 movies, 4,000 ratings)."""
+    import dataclasses
+
+    from fastrec.datasets import SHAPES, synthetic, write_csv
+
+    tiny = dataclasses.replace(
+        SHAPES["ml-latest-small"], name="tiny", n_users=60, n_items=300, n_ratings=4_000
+    )
+    path = tmp_path_factory.mktemp("recommend") / "ratings.csv"
+    write_csv(synthetic(tiny, seed=3), path)
+    return path
+
+
+def _recommend(argv, capsys):
+    """Run ``fastrec recommend`` in-process; its stdout as a DataFrame (or None) and stderr."""
+    import io
+
+    import pandas as pd
+
+    assert main(["recommend", *argv]) == 0
+    captured = capsys.readouterr()
+    frame = pd.read_csv(io.StringIO(captured.out)) if captured.out else None
+    return frame, captured.err
+
+
+def test_recommend_every_user_to_csv(small_csv, tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    out = tmp_path / "recs.csv"
+    argv = [str(small_csv), "--model", "ALS", "-n", "7", "--out", str(out), "--no-progress"]
+    frame, err = _recommend(argv, capsys)
+    assert frame is None  # nothing on stdout
+    recs = pd.read_csv(out)
+    assert list(recs.columns) == ["userId", "rank", "movieId", "score"]
+    ratings = fastrec.load_ratings(small_csv)
+    model = fastrec.ALS().fit(ratings)  # the same model on the same (whole) file
+    assert sorted(recs["userId"].unique()) == sorted(ratings.user_index)
+    assert (recs.groupby("userId").size() == 7).all()
+    assert (recs.groupby("userId")["rank"].agg(list).map(lambda r: r == list(range(1, 8)))).all()
+    np.testing.assert_array_equal(
+        recs["score"].to_numpy(), model.predict(recs["userId"], recs["movieId"])
+    )
+    assert (np.diff(recs["score"].to_numpy())[np.diff(recs["rank"].to_numpy()) > 0] <= 0).all()
+    rated = set(
+        zip(
+            ratings.user_index[ratings.user_codes],
+            ratings.item_index[ratings.item_codes],
+            strict=True,
+        )
+    )
+    assert not rated & set(zip(recs["userId"], recs["movieId"], strict=True))  # seen: left out
+    assert err.strip().splitlines()[-1].endswith(f"420 rows written to {out}")
+    assert "ALS fitted on all 4,000 ratings" in err and "top 7 for 60 users in" in err
+
+    seen, _ = _recommend([str(small_csv), "--model", "als", "-n", "7", "--include-seen"], capsys)
+    assert len(seen) == 420 and rated & set(zip(seen["userId"], seen["movieId"], strict=True))
+    np.testing.assert_array_equal(
+        seen["score"].to_numpy(), model.predict(seen["userId"], seen["movieId"])
+    )
+
+
+def test_recommend_for_some_users_and_unknown_ones(small_csv, tmp_path, capsys):
+    argv = [str(small_csv), "--model", "Bias", "-n", "4", "--users", "5", "2", "5", "999999"]
+    frame, err = _recommend(argv, capsys)
+    assert list(frame["userId"].unique()) == [5, 2, 999999]  # order kept, repeats dropped
+    assert len(frame) == 12
+    model = fastrec.Bias().fit(fastrec.load_ratings(small_csv))
+    fallback = model.recommend(999999, n=4)  # the documented fallback ranking
+    assert frame[frame["userId"] == 999999]["movieId"].tolist() == fallback["movieId"].tolist()
+    assert "top 4 for 3 users (1 unknown: the fallback ranking)" in err
+
+    users = tmp_path / "users.csv"
+    users.write_text("userId,note\n# a comment\n2,x\n\n7\n")
+    frame, err = _recommend([str(small_csv), "--model", "Bias", "--users-file", str(users)], capsys)
+    assert list(frame["userId"].unique()) == [2, 7] and len(frame) == 20
+    assert "(none unknown)" in err
+
+
+def test_recommend_save_then_load_gives_the_same_output(small_csv, tmp_path, capsys):
+    saved = tmp_path / "model.fastrec"
+    argv = [str(small_csv), "--model", "BiasedMF", "-n", "5", "--save", str(saved)]
+    fitted, err = _recommend(argv, capsys)
+    assert saved.is_file() and f"model saved to {saved}" in err
+    loaded, err = _recommend(["--load", str(saved), "-n", "5"], capsys)
+    assert f"BiasedMF loaded from {saved}" in err
+    assert loaded.equals(fitted)
+    some, _ = _recommend(["--load", str(saved), "-n", "5", "--users", "3"], capsys)
+    assert some.reset_index(drop=True).equals(fitted[fitted["userId"] == 3].reset_index(drop=True))
+
+
+def test_recommend_writes_parquet(small_csv, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    out = tmp_path / "recs.parquet"
+    stdout, _ = _recommend([str(small_csv), "--model", "ItemMean", "--out", str(out)], capsys)
+    assert stdout is None
+    recs = pd.read_parquet(out)
+    as_csv, _ = _recommend([str(small_csv), "--model", "ItemMean"], capsys)
+    assert list(recs.columns) == ["userId", "rank", "movieId", "score"] and len(recs) == 600
+    pd.testing.assert_frame_equal(recs, as_csv)
+
+
+def test_recommend_progress_flag_shows_a_bar(small_csv, capsys):
+    _, err = _recommend([str(small_csv), "--model", "SVD", "-n", "2", "--progress"], capsys)
+    assert "SVD top-2" in err  # recommend_all's bar, although stderr is not a terminal
+    _, err = _recommend([str(small_csv), "--model", "SVD", "-n", "2"], capsys)
+    assert "SVD top-2" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--model", "Nope"],
+            "argument --model: unknown model 'Nope'; choose from UserMean, ItemMean,",
+        ),
+        (["--model", "Bias", "-n", "0"], "argument -n/--n: must be an integer >= 1"),
+        (["--model", "Bias", "--n", "ten"], "argument -n/--n: must be an integer >= 1"),
+        ([], "--model is required"),
+        (["--load", "m.fastrec"], "PATH (ratings.csv) is not used with --load"),
+        (["--model", "Bias", "--users", "1", "--users-file", "u.txt"], "not allowed with"),
+    ],
+)
+def test_recommend_argument_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["recommend", "ratings.csv", *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: fastrec recommend") and message in err
+
+
+def test_recommend_without_path_or_load(capsys):
+    with pytest.raises(SystemExit):
+        main(["recommend", "--model", "Bias"])
+    assert "give PATH (ratings to fit --model on) or --load MODEL_FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--users", "1", "x1"], "--users: 'x1' is not a user id: the user ids here are integers"),
+        (["--users-file", "/no/such/users.txt"], "--users-file /no/such/users.txt: no such file"),
+        (["--out", "/no/such/dir/recs.csv"], "--out /no/such/dir/recs.csv: no directory"),
+        (["--save", "/no/such/dir/m.fastrec"], "--save /no/such/dir/m.fastrec: no directory"),
+    ],
+)
+def test_recommend_runtime_errors_are_one_line(small_csv, extra, message, capsys):
+    assert main(["recommend", str(small_csv), "--model", "Bias", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fastrec: error:") and message in err[0]
+
+
+def test_recommend_load_of_a_missing_or_foreign_file(tmp_path, capsys):
+    assert main(["recommend", "--load", str(tmp_path / "none.fastrec")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "foreign.fastrec").write_text("not a model")
+    assert main(["recommend", "--load", str(tmp_path / "foreign.fastrec")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a fastrec model file" in err[0]
