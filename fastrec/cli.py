@@ -39,14 +39,12 @@ _PATH_HELP = (
 def _model_name(text: str) -> str:
     """argparse type of ``recommend --model``: a name ``fastrec evaluate --models`` takes."""
     from .evaluate import resolve_models
-    from .models import MODELS
 
     try:
         resolve_models([text])
-    except ValueError:
+    except ValueError as err:
         raise argparse.ArgumentTypeError(
-            f"unknown model {text!r}; choose from {', '.join(MODELS)} (case-insensitive) or "
-            "the blog post's labels"
+            f"{err} (case-insensitive) or the blog post's labels"
         ) from None
     return text
 
@@ -81,7 +79,13 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     ev.add_argument("path", nargs="?", help=_PATH_HELP)
-    ev.add_argument("--models", nargs="+", metavar="NAME", help="model names (default: all)")
+    ev.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME",
+        help="model names, each optionally with parameters: 'ItemKNN(k=40, exact=False)' "
+        "(default: all)",
+    )
     ev.add_argument(
         "--metrics",
         nargs="+",
@@ -124,7 +128,8 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the model to fit (required without --load), as 'fastrec evaluate --models' "
         "takes it: a class name, case-insensitive (Bias, SVD, BiasedMF, ALS, ItemKNN, ...; "
-        "an unknown name lists them all) or the blog post's label; default parameters",
+        "an unknown name lists them all) or the blog post's label, optionally with "
+        "parameters: 'ItemKNN(k=40, exact=False)'",
     )
     rec.add_argument(
         "-n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import sys
@@ -67,8 +68,10 @@ def parse_metrics(metrics) -> list[str]:
 def resolve_models(models) -> tuple[list[Recommender], list[str]]:
     """Model instances for ``models`` (None, names or instances) and notes on those skipped.
 
-    Names are class names (case-insensitive) or the blog post's labels. With ``None``,
-    every model of :data:`fastrec.models.MODELS` whose optional dependency is installed.
+    Names are class names (case-insensitive) or the blog post's labels, optionally with
+    parameters written as a call: ``"UserKNN(k=40, exact=False)"`` (keyword arguments whose
+    values are Python literals; parsed, never evaluated). With ``None``, every model of
+    :data:`fastrec.models.MODELS` whose optional dependency is installed.
     """
     notes: list[str] = []
     if models is None:
@@ -82,19 +85,61 @@ def resolve_models(models) -> tuple[list[Recommender], list[str]]:
         return chosen, notes
     if isinstance(models, (str, Recommender)):
         models = [models]
-    by_name = {name.lower(): cls for name, cls in MODELS.items()}
-    by_name.update({cls.post_label.lower(): cls for cls in MODELS.values() if cls.post_label})
     chosen = []
     for m in models:
         if isinstance(m, Recommender):
             chosen.append(m)
-        elif isinstance(m, str) and m.strip().lower() in by_name:
-            chosen.append(by_name[m.strip().lower()]())
+        elif isinstance(m, str):
+            chosen.append(model_from_spec(m))
         else:
             raise ValueError(
                 f"unknown model {m!r}; expected a model instance or one of {list(MODELS)}"
             )
     return chosen, notes
+
+
+def model_from_spec(spec: str) -> Recommender:
+    """A model from ``"NAME"`` or ``"NAME(param=value, ...)"``: NAME a class name of
+    :data:`~fastrec.models.MODELS` (case-insensitive) or the blog post's label, each value a
+    Python literal (number, string, True/False/None). Raises ``ValueError`` naming what is
+    wrong: an unknown name, a parameter the model does not have, a value that is not a
+    literal, positional arguments."""
+    by_name = {name.lower(): cls for name, cls in MODELS.items()}
+    by_name.update({cls.post_label.lower(): cls for cls in MODELS.values() if cls.post_label})
+    text = spec.strip()
+    if text.lower() in by_name:  # labels hold spaces and dashes: look them up whole
+        return by_name[text.lower()]()
+    unknown = f"unknown model {spec!r}; expected one of {list(MODELS)}"
+    try:
+        call = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise ValueError(unknown) from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        raise ValueError(unknown)
+    cls = by_name.get(call.func.id.lower())
+    if cls is None:
+        raise ValueError(unknown)
+    if call.args:
+        raise ValueError(f"model {spec!r}: give parameters by name, e.g. {cls.__name__}(k=40)")
+    params = {}
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise ValueError(f"model {spec!r}: give parameters by name, not **")
+        try:
+            params[kw.arg] = ast.literal_eval(kw.value)
+        except ValueError:
+            raise ValueError(
+                f"model {spec!r}: the value of {kw.arg} must be a literal (a number, a "
+                f"string, True, False or None), got {ast.unparse(kw.value)!r}"
+            ) from None
+    valid = cls().get_params()
+    wrong = sorted(set(params) - set(valid))
+    if wrong:
+        raise ValueError(
+            f"model {spec!r}: {cls.__name__} has no parameter {', '.join(wrong)}; its "
+            f"parameters are {', '.join(valid)}"
+        )
+    return cls(**params)
 
 
 def evaluate_all(

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import fastrec
@@ -423,7 +425,7 @@ def test_recommend_progress_flag_shows_a_bar(small_csv, capsys):
     [
         (
             ["--model", "Nope"],
-            "argument --model: unknown model 'Nope'; choose from UserMean, ItemMean,",
+            "argument --model: unknown model 'Nope'; expected one of ['UserMean', 'ItemMean',",
         ),
         (["--model", "Bias", "-n", "0"], "argument -n/--n: must be an integer >= 1"),
         (["--model", "Bias", "--n", "ten"], "argument -n/--n: must be an integer >= 1"),
@@ -468,3 +470,18 @@ def test_recommend_load_of_a_missing_or_foreign_file(tmp_path, capsys):
     assert main(["recommend", "--load", str(tmp_path / "foreign.fastrec")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not a fastrec model file" in err[0]
+
+
+def test_recommend_takes_model_parameters(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    fastrec.datasets.write_csv(fastrec.datasets.synthetic("ml-100k", seed=2), path)
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(path), "--model", "ItemKNN(k=20, exact=False)",
+                 "-n", "3", "--users", "1", "2", "--out", str(out)]) == 0  # fmt: skip
+    assert "ItemKNN" in capsys.readouterr().err
+    got = pd.read_csv(out)
+    model = fastrec.ItemKNN(k=20, exact=False).fit(fastrec.load_ratings(path))
+    np.testing.assert_allclose(got.score, model.predict(got.userId, got.movieId), rtol=1e-12)
+    with pytest.raises(SystemExit):
+        main(["recommend", str(path), "--model", "ItemKNN(kk=20)"])
+    assert "no parameter kk" in capsys.readouterr().err

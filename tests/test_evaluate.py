@@ -160,3 +160,21 @@ def test_ranking_metrics_on_the_post_data(ml_small_2016):
     # UserMean predicts one value per user: its ranking is the file's order, Bias's is not
     assert by_model.loc["Bias", "ndcg@10"] > by_model.loc["UserMean", "ndcg@10"]
     assert by_model.loc["Bias", "precision@10"] > by_model.loc["UserMean", "precision@10"]
+
+
+def test_models_with_parameters_are_parsed_not_evaluated():
+    (knn, svd), _ = resolve_models(["UserKNN(k=40, exact=False)", "svd(n_factors=20)"])
+    assert isinstance(knn, fastrec.UserKNN) and knn.k == 40 and knn.exact is False
+    assert isinstance(svd, fastrec.SVD) and svd.n_factors == 20
+    (label,), _ = resolve_models(["User-based Cosine Similarity"])
+    assert isinstance(label, fastrec.UserKNN) and label.k is None
+    for spec, words in [
+        ("UserKNN(40)", "by name"),
+        ("UserKNN(k=__import__('os').getcwd())", "literal"),
+        ("UserKNN(kk=40)", "no parameter kk"),
+        ("Nope(k=1)", "unknown model"),
+        ("UserKNN(k=40", "unknown model"),
+        ("os.system('true')", "unknown model"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            resolve_models([spec])
