@@ -2,7 +2,7 @@
 
     python benchmarks/recommend_scale.py                          # ml-1m shape, every model
     python benchmarks/recommend_scale.py --shape ml-25m --model Bias BiasedMF ALS SVD
-    python benchmarks/recommend_scale.py --shape ml-25m --model "ItemKNN:k=40,exact=False"
+    python benchmarks/recommend_scale.py --shape ml-25m --model "ItemKNN(k=40, exact=False)"
 
 For each model, in a fresh process (so that peak memory is the model's own): synthetic data of
 the shape (seed 0), the post's 80/20 split (seed 7), fit (default parameters), RMSE on the
@@ -18,7 +18,6 @@ machine (``flock /tmp/fastrec-heavy.lock python benchmarks/recommend_scale.py ..
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import resource
@@ -30,6 +29,7 @@ import time
 import numpy as np
 
 import fastrec
+from fastrec.evaluate import model_from_spec
 from fastrec.kernels.recommend import group_items_by_user
 from fastrec.models import MODELS
 
@@ -67,22 +67,9 @@ class _RssSampler:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def make_model(spec: str) -> fastrec.Recommender:
-    """A model from ``NAME`` or ``NAME:param=value,...`` (values as Python literals), e.g.
-    ``UserKNN:k=40,exact=False``."""
-    name, _, params = spec.partition(":")
-    kwargs = {}
-    for item in filter(None, params.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise SystemExit(f"--model {spec}: expected param=value, got {item!r}")
-        kwargs[key.strip()] = ast.literal_eval(value.strip())
-    return MODELS[name]().set_params(**kwargs)
-
-
 def _warm_up(spec: str) -> None:
     train, _ = fastrec.train_test_split(fastrec.datasets.synthetic("ml-100k", seed=1), seed=3)
-    model = make_model(spec).fit(train)
+    model = model_from_spec(spec).fit(train)
     model.recommend_all(n=10, users=train.user_index[:50])
     model.recommend(train.user_index[0])
 
@@ -97,7 +84,7 @@ def run_one(name: str, shape: str, n: int, repeats: int) -> dict:
     group_items_by_user(train.user_codes, train.item_codes, train.n_users)
     result["seen_pattern_s"] = time.perf_counter() - t0  # what fit spends on the seen items
     t0 = time.perf_counter()
-    model = make_model(name).fit(train)
+    model = model_from_spec(name).fit(train)
     result["fit_s"] = time.perf_counter() - t0
     result["rmse"] = fastrec.rmse(model.predict(test), test.ratings)
     result["n_users"] = int((model.user_n_train_ > 0).sum())
@@ -131,8 +118,8 @@ def main() -> None:
     parser.add_argument(
         "--model",
         nargs="*",
-        help=f"model names, or NAME:param=value,... (default: every model for ml-1m, "
-        f"{SCALE_MODELS} otherwise)",
+        help="model names, each optionally with parameters, 'ItemKNN(k=40, exact=False)' "
+        f"(default: every model for ml-1m, {SCALE_MODELS} otherwise)",
     )
     parser.add_argument("--n", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)

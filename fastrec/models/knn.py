@@ -402,6 +402,11 @@ class _NeighborhoodModel(Recommender):
     # ------------------------------------------------------- recommending
     _score_bytes = 8
 
+    def _n_chunks_heap_bytes(self, n_items: int) -> int:
+        """Work space of :func:`score_items_item_based`: per chunk, a buffer of ``2k``
+        16-byte records per item plus seven ``n_items`` vectors."""
+        return _n_chunks() * n_items * (32 * int(self.k) + 56)
+
     def _approximate_rows(self) -> bool:
         """Whether the stored rows' k-NN term may differ from ``predict``'s: the k form with
         ``exact=True`` whose rows hold only the best ``keep_`` neighbours."""
@@ -456,7 +461,15 @@ class _NeighborhoodModel(Recommender):
             kernel, rows, dev = score_items_user_based, sim, self.row_dev_
         else:
             # reverse rows: row j lists the items whose stored row holds j
-            kernel, rows, dev = score_items_item_based, sp.csr_array(sim.T), self.list_dev_
+            require(
+                sim.nnz * _BYTES_PER_NEIGHBOR + self._n_chunks_heap_bytes(n_items),
+                f"recommend_all: the {sim.nnz:,} stored neighbours transposed, and buffers "
+                f"of 2k={2 * self.k} neighbours per item for each of {_n_chunks()} chunks",
+                "fit with a smaller keep",
+            )
+            rows = sp.csr_array(sim.T)
+            rows.sort_indices()
+            kernel, dev = score_items_item_based, self.list_dev_
         cache = {"users": None, "scores": None}
 
         def score(users: np.ndarray, lo: int, hi: int) -> np.ndarray:
