@@ -1,12 +1,15 @@
 """The post's Keras models: architecture, schedules, fallbacks, determinism, lazy import.
 
-Tests that need TensorFlow take the ``tf`` fixture (skipped where it is not installed); the
-lazy-import and missing-TensorFlow tests run everywhere.
+Tests that need TensorFlow take the ``tf`` fixture (skipped where it is not installed, or
+where Keras runs on another backend in this process); the lazy-import and missing-TensorFlow
+tests run everywhere. The JAX backend is tested in a subprocess (``jax_run``; skipped where
+JAX is not installed).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -30,6 +33,10 @@ K = 50
 
 @pytest.fixture(scope="module")
 def tf():
+    if keras_models.keras_backend() != "tensorflow":
+        pytest.skip(
+            f"these tests run on Keras' TensorFlow backend, not {keras_models.keras_backend()!r}"
+        )
     return pytest.importorskip("tensorflow")
 
 
@@ -345,3 +352,231 @@ def test_no_xla_under_op_determinism(tf, tiny):
     assert model.jit_compile_ is False
     with pytest.raises(ValueError, match="op determinism"):
         DotProduct(max_epochs=1, jit_compile=True).fit(tiny[0])
+
+
+# ------------------------------------------------------------ other backends
+# Keras fixes its backend when it is first imported, and this process runs TensorFlow's:
+# the JAX backend is tested in a subprocess (one for the whole module, ~40 s on 2 cores)
+# that writes what it saw to a folder, which the tests below read.
+_JAX_SCRIPT = r"""
+import json, os, sys
+import numpy as np
+import fastrec
+from fastrec.models.keras_models import DotProduct, DotProductBias, NeuralNet
+
+out = sys.argv[1]
+train, test = fastrec.train_test_split(fastrec.datasets.synthetic("ml-100k", seed=1), seed=3)
+rng = np.random.default_rng(3)
+keys = rng.choice(60 * 45, 900, replace=False)
+tiny = fastrec.Ratings.from_frame(
+    __import__("pandas").DataFrame(
+        {"userId": keys // 45, "movieId": keys % 45, "rating": rng.integers(1, 11, 900) / 2}
+    )
+)
+import keras
+
+report = {"keras_backend": keras.backend.backend(), "models": {}}
+arrays = {}
+for cls in (DotProduct, DotProductBias, NeuralNet):
+    name = cls.__name__
+    model = cls().fit(train)  # the default fast schedule
+    users, items = model._to_codes(test, None, "userId", "movieId")
+    pred, fell_back = model._predict(users, items)
+    ok = ~fell_back
+    keras_out = model.keras_model_.predict([users[ok], items[ok]], verbose=0)[:, 0]
+    path = model.save(os.path.join(out, name + ".fastrec"))
+    loaded = fastrec.load_model(path)
+    pairs = [test.user_codes[:50], test.item_codes[:50]]
+    same = cls(max_epochs=2).fit(tiny).predict(tiny)
+    again = cls(max_epochs=2).fit(tiny).predict(tiny)
+    other = cls(max_epochs=2, seed=1).fit(tiny).predict(tiny)
+    report["models"][name] = {
+        "backend_": model.backend_,
+        "jit_compile_": model.jit_compile_,
+        "n_epochs_": model.n_epochs_,
+        "best_epoch_": model.best_epoch_,
+        "loss": model.history_["loss"],
+        "val_mse": model.history_["val_mse"],
+        "rmse": fastrec.rmse(model.predict(test), test.ratings),
+        "loaded_class": type(loaded).__name__,
+        "loaded_backend_": loaded.backend_,
+        "rating_range_": [float(x) for x in model.rating_range_],
+    }
+    arrays.update({
+        f"{name}_pred": model.predict(test),
+        f"{name}_trained_pred": pred[ok],
+        f"{name}_keras_out": keras_out,
+        f"{name}_loaded_pred": loaded.predict(test),
+        f"{name}_net": np.asarray(model.keras_model_(pairs, training=False)),
+        f"{name}_loaded_net": np.asarray(loaded.keras_model_(pairs, training=False)),
+        f"{name}_tiny_a": same,
+        f"{name}_tiny_b": again,
+        f"{name}_tiny_seed1": other,
+    })
+np.savez(os.path.join(out, "arrays.npz"), **arrays)
+with open(os.path.join(out, "report.json"), "w") as f:
+    json.dump(report, f)
+"""
+
+
+def _have(*names: str) -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+@pytest.fixture(scope="module")
+def jax_run(tmp_path_factory):
+    """Run every model on Keras' JAX backend (CPU) in a subprocess; ``(report, arrays,
+    folder)``. Skipped where JAX or Keras is not installed."""
+    if not _have("jax", "keras"):
+        pytest.skip('the JAX backend tests need keras and jax: pip install "keras>=3.11" jax')
+    out = tmp_path_factory.mktemp("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    done = subprocess.run(
+        [sys.executable, "-c", _JAX_SCRIPT, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    with open(out / "report.json") as f:
+        report = json.load(f)
+    return report, dict(np.load(out / "arrays.npz")), out
+
+
+@pytest.mark.slow
+def test_jax_backend_fits_every_model(jax_run, small_split, model_cls):
+    report, arrays, _ = jax_run
+    train, test = small_split
+    assert report["keras_backend"] == "jax"
+    seen = report["models"][model_cls.__name__]
+    assert seen["backend_"] == "jax" and seen["jit_compile_"] is True
+    assert 1 <= seen["best_epoch_"] <= seen["n_epochs_"] < model_cls.fast_max_epochs
+    assert len(seen["loss"]) == len(seen["val_mse"]) == seen["n_epochs_"]
+    assert seen["loss"][-1] < seen["loss"][0]
+    assert seen["val_mse"][seen["best_epoch_"] - 1] == min(seen["val_mse"])
+    rmse = seen["rmse"]
+    assert np.isfinite(rmse)
+    assert rmse == pytest.approx(fastrec.rmse(arrays[f"{model_cls.__name__}_pred"], test.ratings))
+    mean_rmse = fastrec.rmse(np.full(len(test), train.ratings.mean()), test.ratings)
+    assert rmse < mean_rmse
+    if _have("tensorflow"):
+        # The same schedule on TensorFlow (this process' backend): measured 0.9752 / 0.9107 /
+        # 0.9621 on JAX and 0.9752 / 0.9075 / 0.9610 on TensorFlow.
+        tf_rmse = fastrec.rmse(model_cls().fit(train).predict(test), test.ratings)
+        assert abs(rmse - tf_rmse) < 0.02, (rmse, tf_rmse)
+    else:
+        bias_rmse = fastrec.rmse(fastrec.Bias().fit(train).predict(test), test.ratings)
+        assert rmse < bias_rmse + 0.03
+
+
+@pytest.mark.slow
+def test_jax_backend_numpy_predictions_are_the_networks_outputs(jax_run, model_cls):
+    report, arrays, _ = jax_run
+    name = model_cls.__name__
+    pred, keras_out = arrays[f"{name}_trained_pred"], arrays[f"{name}_keras_out"]
+    assert len(pred) > 10_000
+    lo, hi = report["models"][name]["rating_range_"]
+    np.testing.assert_allclose(pred, np.clip(keras_out, lo, hi), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_jax_backend_same_seed_same_predictions_on_the_cpu(jax_run, model_cls):
+    _, arrays, _ = jax_run
+    name = model_cls.__name__
+    np.testing.assert_array_equal(arrays[f"{name}_tiny_a"], arrays[f"{name}_tiny_b"])
+    assert not np.array_equal(arrays[f"{name}_tiny_a"], arrays[f"{name}_tiny_seed1"])
+
+
+@pytest.mark.slow
+# Loading the JAX-compiled network on TensorFlow under op determinism: Keras warns that it
+# compiles it without XLA there (the network is the same).
+@pytest.mark.filterwarnings("ignore:Model doesn't support `jit_compile=True`")
+def test_jax_backend_save_load_round_trip(jax_run, small_split, model_cls):
+    report, arrays, folder = jax_run
+    name = model_cls.__name__
+    seen = report["models"][name]
+    assert seen["loaded_class"] == name and seen["loaded_backend_"] == "jax"
+    np.testing.assert_array_equal(arrays[f"{name}_loaded_pred"], arrays[f"{name}_pred"])
+    np.testing.assert_array_equal(arrays[f"{name}_loaded_net"], arrays[f"{name}_net"])
+    if _have("tensorflow"):
+        # The .fastrec file written on JAX loads on TensorFlow (this process): the same
+        # predictions (numpy weights) and the same network outputs to float32 rounding.
+        _, test = small_split
+        loaded = fastrec.load_model(folder / f"{name}.fastrec")
+        np.testing.assert_array_equal(loaded.predict(test), arrays[f"{name}_pred"])
+        pairs = [test.user_codes[:50], test.item_codes[:50]]
+        np.testing.assert_allclose(
+            np.asarray(loaded.keras_model_(pairs, training=False)),
+            arrays[f"{name}_net"],
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_missing_backend_package_says_what_to_install(monkeypatch, backend):
+    monkeypatch.setattr(keras_models, "keras_backend", lambda: backend)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a, **kw: None if name == backend else real(name, *a, **kw),
+    )
+    for cls in KERAS_MODELS:
+        note = cls.missing_dependency()
+        assert f"KERAS_BACKEND={backend}" in note and f"pip install {backend}" in note, note
+        assert "keras" not in note.split("pip install", 1)[1]  # keras is there: only the backend
+        with pytest.raises(ImportError, match=f"pip install {backend}"):
+            cls()
+
+
+def test_missing_keras_on_the_jax_backend(monkeypatch):
+    monkeypatch.setattr(keras_models, "keras_backend", lambda: "jax")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a, **kw: None if name in ("keras", "jax") else real(name, *a, **kw),
+    )
+    note = DotProduct.missing_dependency()
+    assert note.endswith('pip install "keras>=3.11" jax'), note
+
+
+@pytest.mark.parametrize("backend", ["numpy", "openvino"])
+def test_backends_that_cannot_train_are_refused(monkeypatch, backend):
+    monkeypatch.setattr(keras_models, "keras_backend", lambda: backend)
+    note = DotProduct.missing_dependency()
+    assert repr(backend) in note and "KERAS_BACKEND" in note
+    with pytest.raises(ImportError, match="TensorFlow, JAX or PyTorch backend"):
+        NeuralNet()
+
+
+def test_the_backend_comes_from_the_environment_until_keras_is_imported(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras", None)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert keras_models.keras_backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "")
+    assert keras_models.keras_backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert keras_models.keras_backend() == "jax"
+
+
+def test_the_running_keras_backend_wins(tf, tiny, monkeypatch):
+    DotProduct(max_epochs=1).fit(tiny[0])  # Keras is imported: its backend is fixed
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert keras_models.keras_backend() == "tensorflow"
+    assert DotProduct(max_epochs=1).fit(tiny[0]).backend_ == "tensorflow"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_choosing_another_backend_imports_nothing(backend):
+    code = (
+        "import sys, fastrec, fastrec.models.keras_models as km; "
+        "km.DotProduct.missing_dependency(); km.keras_backend(); "
+        "assert not any(m.split('.')[0] in ('tensorflow', 'keras', 'jax', 'torch') "
+        "for m in sys.modules), sorted(sys.modules)"
+    )
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=env)

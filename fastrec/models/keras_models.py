@@ -1,8 +1,17 @@
 """The blog post's three Keras models: ``DotProduct``, ``DotProductBias``, ``NeuralNet``.
 
-TensorFlow is the optional extra ``keras`` (``pip install "fastrec[keras]"``). This module
-imports nothing of it at import time (only inside ``fit``), so ``import fastrec`` stays light;
-:meth:`KerasRecommender.missing_dependency` says what to install without importing it.
+Keras 3 on TensorFlow is the optional extra ``keras`` (``pip install "fastrec[keras]"``).
+This module imports nothing of it at import time (only inside ``fit``), so ``import fastrec``
+stays light; :meth:`KerasRecommender.missing_dependency` says what to install without
+importing it.
+
+Backends: TensorFlow is the default (and what CI tests most): fastrec sets
+``KERAS_BACKEND=tensorflow`` when it imports Keras, unless ``KERAS_BACKEND`` is already set.
+Set ``KERAS_BACKEND=jax`` (needs ``keras`` and ``jax``; ``jax[cuda13]`` for a GPU) or
+``KERAS_BACKEND=torch`` (``keras`` and ``torch``) before Keras is first imported in the
+process to train on that backend instead: the same networks, schedules, early stopping,
+progress lines, ``.keras`` saving and numpy predictions. The backend used is ``backend_``.
+Keras' other backends (``numpy``, ``openvino``) cannot train and are refused.
 
 The architectures are the post's (the fast.ai lesson-4 models it adapts), with ``k = 50``:
 
@@ -42,7 +51,14 @@ Two training schedules:
   where no fit turned determinism on), on a CPU the train step of ``DotProduct`` and
   ``DotProductBias`` is XLA-compiled when their tables hold 4M weights or more (XLA fuses
   the dense Adam update; on small sets its compile time outweighs the gain, and for
-  ``NeuralNet`` XLA on the CPU is several times slower); on a GPU Keras decides.
+  ``NeuralNet`` XLA on the CPU is several times slower); on a GPU Keras decides. On JAX
+  every train step is XLA-compiled (Keras' default there; ``jit_compile=False`` runs it
+  eagerly, very slowly); on PyTorch ``"auto"`` runs eagerly and ``True`` uses
+  ``torch.compile``.
+
+  The training arrays go from numpy to the network through Keras' own array adapter: on
+  TensorFlow a ``tf.data`` pipeline, on JAX and PyTorch batches gathered in numpy (one
+  permutation per epoch from numpy's global generator, seeded by ``fit``).
 
 Fallback: a user or item without a training rating (code ``-1``), or whose ratings all went
 to the validation slice, has no trained embedding; such pairs are predicted by
@@ -50,21 +66,40 @@ to the validation slice, has no trained embedding; such pairs are predicted by
 and counted in ``n_fallback_`` / ``coverage_``. Every prediction is clipped to the range of
 the training ratings.
 
-Prediction does not call TensorFlow: the trained weights are copied into numpy arrays
-(``user_factors_``, ``item_factors_``, ...) and the formula above is evaluated in float32
+Prediction does not call Keras or its backend: the trained weights are copied into numpy
+arrays (``user_factors_``, ``item_factors_``, ...) and the formula above is evaluated in float32
 chunks, which gives Keras' own outputs (to float32 rounding) without its per-call overhead.
 
-Determinism: ``fit`` calls ``keras.utils.set_random_seed(seed)`` (initial weights, dropout,
-shuffling; the validation slice is drawn with numpy from ``seed``) and, with
-``deterministic=True``, ``tf.config.experimental.enable_op_determinism()``, so the same seed
-gives the same predictions on the CPU. The Python and numpy global random states are restored
-after ``fit``; op determinism is a process-wide TensorFlow switch and stays on (TensorFlow
-has no way to turn it off). Its cost on the CPU, measured on the post's split: none beyond
-the noise (see the README; the ops these models use are deterministic on the CPU anyway). On
-a GPU it selects slower deterministic kernels for the embedding gradients: pass
-``deterministic=False`` there for speed.
+Determinism: ``fit`` calls ``keras.utils.set_random_seed(seed)`` (Python, numpy, the
+backend's and Keras' own seeds: initial weights, dropout, shuffling; the validation slice is
+drawn with numpy from ``seed``; where TensorFlow is installed Keras imports it for its seed
+even on another backend). The Python and numpy global random states are restored after
+``fit``. What else holds, per backend, with ``deterministic=True`` (the default):
 
-The code pins no device: on a machine with a GPU, TensorFlow places the model on it.
+- TensorFlow: ``fit`` also turns on ``tf.config.experimental.enable_op_determinism()``, so
+  the same seed gives the same predictions on the CPU (tested) and, as TensorFlow documents
+  it, on a GPU (not checked here: no TensorFlow build with CUDA was at hand). Op determinism
+  is a process-wide TensorFlow switch and stays on (TensorFlow has no way to turn it off).
+  Its cost on the CPU, measured on the post's split: none beyond the noise (see the README;
+  the ops these models use are deterministic on the CPU anyway). On a GPU it selects slower
+  deterministic kernels for the embedding gradients: pass ``deterministic=False`` there for
+  speed.
+- JAX: no switch to turn on. On the CPU the same seed gives the same predictions (tested;
+  XLA's CPU kernels are deterministic). On a GPU XLA may sum the embedding gradients
+  (scatter-adds) with atomics, so two fits are not promised to agree to the last bit;
+  ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` set before JAX starts asks XLA for
+  deterministic kernels (a process-wide choice left to the user; fastrec sets no XLA flag).
+  ``benchmarks/keras_gpu_check.py`` fits each model twice on the GPU and reports whether
+  the predictions agree.
+- PyTorch: ``fit`` also turns on ``torch.use_deterministic_algorithms(True,
+  warn_only=True)`` (process-wide, left on, as TensorFlow's); on the CPU these models' ops
+  are deterministic. On a GPU, cuBLAS is deterministic only with
+  ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` set before CUDA starts (otherwise PyTorch warns).
+
+``deterministic=False`` turns no switch on, on any backend; the seeding stays.
+
+The code pins no device: on a machine with a GPU, the backend (TensorFlow, JAX with its
+CUDA plugin, PyTorch with CUDA) places the model on it.
 """
 
 from __future__ import annotations
@@ -89,8 +124,15 @@ from .mf import factor_block_scorer
 
 log = logging.getLogger(__name__)
 
-#: What to install for the Keras models.
+#: What to install for the Keras models on the default backend, TensorFlow.
 INSTALL_NOTE = 'TensorFlow is not installed; install the Keras extra: pip install "fastrec[keras]"'
+
+#: The Keras backends the models train on, each with the package it needs besides Keras.
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: The backend used when ``KERAS_BACKEND`` is not set before Keras is imported.
+DEFAULT_BACKEND = "tensorflow"
+# What pip installs for each missing package.
+_PIP_NAMES = {"keras": '"keras>=3.11"', "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 SCHEDULES = ("fast", "post")
 
@@ -100,37 +142,83 @@ _PREDICT_CHUNK = 1 << 18
 _CPU_JIT_MIN_WEIGHTS = 1 << 22
 
 
+def keras_backend() -> str:
+    """The Keras backend the models will use, found without importing Keras: the running
+    Keras' own when it is imported already, else ``KERAS_BACKEND``, else ``"tensorflow"``
+    (set as ``KERAS_BACKEND`` when fastrec imports Keras, so that a ``keras.json`` naming
+    another backend does not apply)."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        try:
+            return keras.backend.backend()
+        except AttributeError:  # a partly imported or stubbed Keras
+            pass
+    return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+
+
 def _import_keras():
-    """Import TensorFlow and Keras 3 (quietly), or raise ImportError with the install line."""
-    if KerasRecommender.missing_dependency() is not None:
-        raise ImportError(INSTALL_NOTE)
+    """Import Keras 3 (quietly) on its chosen backend, and TensorFlow where that backend is
+    TensorFlow: ``(tf or None, keras)``; ImportError with the install line when a package is
+    missing or the backend is not one the models train on."""
+    missing = KerasRecommender.missing_dependency()
+    if missing is not None:
+        raise ImportError(missing)
     # TensorFlow's C++ log, read when it is first imported; the caller's own setting wins.
     # Level 3 (errors hidden too): TF 2.21's tf.data logs a spurious "NodeDef mentions
     # attribute use_unbounded_threadpool" ERROR on every process's first fit, and a real
     # failure raises a Python exception anyway.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
+        os.environ["KERAS_BACKEND"] = DEFAULT_BACKEND
     import keras
+
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise ImportError(_backend_note(backend))
+    if backend != "tensorflow":
+        return None, keras
     import tensorflow as tf
 
-    if keras.backend.backend() != "tensorflow":
-        raise ImportError(
-            "fastrec's Keras models need Keras' TensorFlow backend, but Keras runs on "
-            f"{keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow before importing keras"
-        )
     return tf, keras
 
 
+def _backend_note(backend: str) -> str:
+    return (
+        "fastrec's Keras models train on Keras' TensorFlow, JAX or PyTorch backend "
+        f"(KERAS_BACKEND={', '.join(BACKENDS)}), not on {backend!r}; set KERAS_BACKEND "
+        "before Keras is first imported"
+    )
+
+
+def _findable(name: str) -> bool:
+    """Whether the top-level package ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @contextmanager
-def _seeded(tf, keras, seed: int, deterministic: bool):
-    """Seed Python, numpy, TensorFlow and Keras; restore Python's and numpy's state after."""
+def _seeded(keras, seed: int, deterministic: bool):
+    """Seed Python, numpy, the backend and Keras (and, with ``deterministic``, turn on the
+    backend's deterministic ops: TensorFlow's op determinism, PyTorch's deterministic
+    algorithms; JAX has no such switch); restore Python's and numpy's state after."""
     # keras.utils.set_random_seed reseeds the legacy global numpy generator: put it back.
     py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
     try:
         keras.utils.set_random_seed(seed)
         if deterministic:
-            tf.config.experimental.enable_op_determinism()
+            backend = keras.backend.backend()
+            if backend == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.experimental.enable_op_determinism()
+            elif backend == "torch":
+                import torch
+
+                # warn_only: an op without a deterministic kernel warns instead of failing
+                # (cuBLAS wants CUBLAS_WORKSPACE_CONFIG=:4096:8 set before CUDA starts).
+                torch.use_deterministic_algorithms(True, warn_only=True)
         yield
     finally:
         random.setstate(py_state)
@@ -166,19 +254,25 @@ class KerasRecommender(Recommender):
     seed : int, default 0
         Seeds the initial weights, dropout, the shuffling and the validation slice.
     deterministic : bool, default True
-        Turn on TensorFlow's op determinism (process-wide), so that the same seed gives the
-        same predictions on the CPU.
+        Turn on the backend's deterministic ops (process-wide): TensorFlow's op
+        determinism, PyTorch's deterministic algorithms; JAX has none to turn on (see the
+        module docstring for what holds on each backend, CPU and GPU).
     jit_compile : bool or "auto", default "auto"
-        XLA-compile the train step. Never while op determinism is on (``True`` then raises
-        a ValueError; ``"auto"`` resolves to ``False``). ``"auto"``: on a GPU, Keras'
-        choice; on a CPU, only for the dot-product models with 4M embedding weights or
-        more (where it was measured to help). The value used is ``jit_compile_``.
+        Compile the train step (XLA on TensorFlow and JAX, ``torch.compile`` on PyTorch).
+        TensorFlow: never while op determinism is on (``True`` then raises a ValueError;
+        ``"auto"`` resolves to ``False``); ``"auto"``: on a GPU, Keras' choice; on a CPU,
+        only for the dot-product models with 4M embedding weights or more (where it was
+        measured to help). JAX and PyTorch: passed to Keras (``"auto"``: compiled on JAX,
+        eager on PyTorch). The value used is ``jit_compile_``.
     verbose : bool, default False
         One line per epoch (loss, validation MSE, learning rate, seconds), logged at INFO on
         this module's logger, or written to stderr when logging is not configured.
 
     Attributes (after ``fit``)
     --------------------------
+    backend_ : str
+        The Keras backend the network was trained on: ``"tensorflow"``, ``"jax"`` or
+        ``"torch"``.
     fallback_ : Bias
         The model of the pairs without a trained embedding.
     user_factors_, item_factors_ : float32[n_users, k], float32[n_items, k]
@@ -195,7 +289,7 @@ class KerasRecommender(Recommender):
     batch_size_, learning_rate_ : int, float
         The batch and initial learning rate used.
     jit_compile_ : bool
-        Whether the train step was XLA-compiled.
+        Whether the train step was compiled.
     keras_model_ : keras.Model
         The trained network.
     """
@@ -248,12 +342,25 @@ class KerasRecommender(Recommender):
 
     @classmethod
     def missing_dependency(cls) -> str | None:
-        """``None`` when TensorFlow can be imported (checked without importing it)."""
-        try:
-            found = importlib.util.find_spec("tensorflow") is not None
-        except (ImportError, ValueError):
-            found = False
-        return None if found else INSTALL_NOTE
+        """``None`` when Keras and the package of its backend (:func:`keras_backend`:
+        TensorFlow unless ``KERAS_BACKEND`` says ``jax`` or ``torch``) can be imported,
+        checked without importing them; else what to install (or, for a backend the models
+        do not train on, what to set)."""
+        backend = keras_backend()
+        if backend not in BACKENDS:
+            return _backend_note(backend)
+        missing = [name for name in ("keras", BACKENDS[backend]) if not _findable(name)]
+        if not missing:
+            return None
+        if backend == DEFAULT_BACKEND:
+            if "tensorflow" in missing:
+                return INSTALL_NOTE
+            return 'Keras 3 is not installed; install the Keras extra: pip install "fastrec[keras]"'
+        return (
+            f"Keras' {backend} backend (KERAS_BACKEND={backend}) needs "
+            f"{' and '.join(missing)}, not installed: "
+            f"pip install {' '.join(_PIP_NAMES[name] for name in missing)}"
+        )
 
     # ------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -301,6 +408,7 @@ class KerasRecommender(Recommender):
             "train on fewer ratings or use a smaller n_factors",
         )
         tf, keras = _import_keras()
+        self.backend_ = keras.backend.backend()
         self.fallback_ = Bias().fit(train)
         users, items = train.user_codes, train.item_codes
         ratings = train.ratings.astype(np.float32)
@@ -322,7 +430,7 @@ class KerasRecommender(Recommender):
         self.item_trained_ = np.bincount(items, minlength=train.n_items) > 0
 
         t0 = time.perf_counter()
-        with _seeded(tf, keras, self.seed, self.deterministic):
+        with _seeded(keras, self.seed, self.deterministic):
             # The fast schedule starts the output at the mean rating; the post's at about 0.
             start = float(ratings.mean()) if self.schedule == "fast" else None
             model = self._build(keras, train.n_users, train.n_items, start)
@@ -402,7 +510,11 @@ class KerasRecommender(Recommender):
         return min(-(-batch // 1024) * 1024, n)
 
     def _resolve_jit(self, tf, n_weights: int) -> bool | str:
-        """Whether to XLA-compile the train step (see ``jit_compile``)."""
+        """Whether to XLA-compile the train step (see ``jit_compile``); ``tf`` is None on
+        the JAX and PyTorch backends, where ``"auto"`` is Keras' choice (JAX: compiled,
+        PyTorch: eager)."""
+        if tf is None:
+            return self.jit_compile
         from tensorflow.python.framework.config import is_op_determinism_enabled
 
         if is_op_determinism_enabled():
