@@ -293,10 +293,11 @@ class Recommender:
         float64 predictions to rounding, about 1e-15; float32 for DotProduct and
         DotProductBias, whose predictions are float32); a parallel Numba kernel for
         NeuralNet (64 multiply-adds per pair); one item ranking shared by every user for the
-        mean and bias baselines; for the others (UserKNN, ItemKNN) ``predict`` at every
-        (user, item) pair, the cost of predicting ``n_users x n_items`` ratings (seconds to
-        minutes at ml-1m scale, far longer at ml-25m). Two items whose scores differ only by
-        that rounding may come in either order.
+        mean and bias baselines; for the k form of UserKNN and ItemKNN one pass over each
+        user's stored neighbourhood (:mod:`fastrec.kernels.neighbor_scores`), and for their
+        other forms ``predict`` at every (user, item) pair (see
+        ``UserKNN._block_scorer``). Two items whose scores differ only by that rounding may
+        come in either order.
 
         ``show_progress``: a tqdm bar over the blocks. Memory is checked
         (:func:`fastrec.memory.require`) before the blocks and the output are allocated.
