@@ -17,6 +17,11 @@
   ``model.predict(test)`` on the model the fit benchmark left (calibrated rounds). Before
   timing, each model is fitted and asked to predict on 5,000 training ratings, which compiles
   its Numba kernels (and imports TensorFlow and traces Keras for the Keras models).
+- ``test_recommend_all[<model>]``: ``recommend_all(n=10)`` for every user of the ml-1m shape
+  (``RECOMMEND_SPECS``: a baseline, the factor models' matrix-product path and the KNN
+  models' neighbourhood pass), on a model fitted outside the timing, after a first call on
+  50 users (compilation, the KNN models' stored rows); ``extra_info`` holds the model's RMSE
+  on the test ratings and the rows returned.
 - ``test_load_csv_ml10m`` and ``test_build_csr_ml10m``: ``fastrec.load_ratings`` of the
   synthetic ml-10m shape written once to a temporary ratings.csv, and the build of its CSR and
   CSC matrices.
@@ -268,6 +273,34 @@ def test_model(benchmark, request, quick, dataset, spec, phase):
     if hasattr(model, "n_epochs_"):
         info["n_epochs"] = int(model.n_epochs_)
     benchmark.extra_info.update(info, **_common_info())
+
+
+# ------------------------------------------------------------------ top-N
+RECOMMEND_SPECS = ("Bias", "SVD", "BiasedMF", "UserKNN-k40", "ItemKNN-k40")
+
+
+@pytest.mark.parametrize("spec", RECOMMEND_SPECS)
+def test_recommend_all(benchmark, quick, ml_1m_split, spec):
+    train, test = ml_1m_split
+    benchmark.group = "ml-1m recommend_all"
+    model = _model(spec, quick).fit(train)
+    model.recommend_all(n=10, users=train.user_index[:50])  # compile; lazy stored rows
+    with beside_reference(benchmark, quick):
+        top = benchmark.pedantic(model.recommend_all, kwargs={"n": 10}, rounds=1 if quick else 3)
+    n_users = int((model.user_n_train_ > 0).sum())
+    assert len(top) == 10 * n_users
+    benchmark.extra_info.update(
+        dataset="ml-1m",
+        model=model.name,
+        phase="recommend_all",
+        rmse=fastrec.rmse(model.predict(test), test.ratings),
+        n_users=n_users,
+        rows=len(top),
+        n_train=len(train),
+        n_test=len(test),
+        quick=quick,
+        **_common_info(),
+    )
 
 
 # --------------------------------------------------------------------- data
