@@ -43,9 +43,7 @@ def _model_name(text: str) -> str:
     try:
         resolve_models([text])
     except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"{err} (case-insensitive) or the blog post's labels"
-        ) from None
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 

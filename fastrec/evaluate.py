@@ -101,15 +101,18 @@ def resolve_models(models) -> tuple[list[Recommender], list[str]]:
 def model_from_spec(spec: str) -> Recommender:
     """A model from ``"NAME"`` or ``"NAME(param=value, ...)"``: NAME a class name of
     :data:`~fastrec.models.MODELS` (case-insensitive) or the blog post's label, each value a
-    Python literal (number, string, True/False/None). Raises ``ValueError`` naming what is
-    wrong: an unknown name, a parameter the model does not have, a value that is not a
-    literal, positional arguments."""
+    Python literal (a number, string, True/False/None, or a tuple/list/dict of those).
+    Raises ``ValueError`` naming what is wrong: an unknown name, a parameter the model does
+    not have or that is given twice, a value that is not a literal, positional arguments."""
     by_name = {name.lower(): cls for name, cls in MODELS.items()}
     by_name.update({cls.post_label.lower(): cls for cls in MODELS.values() if cls.post_label})
     text = spec.strip()
     if text.lower() in by_name:  # labels hold spaces and dashes: look them up whole
         return by_name[text.lower()]()
-    unknown = f"unknown model {spec!r}; expected one of {list(MODELS)}"
+    unknown = (
+        f"unknown model {spec!r}; expected one of {list(MODELS)} (case-insensitive) or the "
+        "blog post's labels"
+    )
     try:
         call = ast.parse(text, mode="eval").body
     except SyntaxError:
@@ -125,9 +128,11 @@ def model_from_spec(spec: str) -> Recommender:
     for kw in call.keywords:
         if kw.arg is None:
             raise ValueError(f"model {spec!r}: give parameters by name, not **")
+        if kw.arg in params:
+            raise ValueError(f"model {spec!r}: {kw.arg} is given twice")
         try:
             params[kw.arg] = ast.literal_eval(kw.value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise ValueError(
                 f"model {spec!r}: the value of {kw.arg} must be a literal (a number, a "
                 f"string, True, False or None), got {ast.unparse(kw.value)!r}"

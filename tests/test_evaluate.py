@@ -175,6 +175,8 @@ def test_models_with_parameters_are_parsed_not_evaluated():
         ("Nope(k=1)", "unknown model"),
         ("UserKNN(k=40", "unknown model"),
         ("os.system('true')", "unknown model"),
+        ("UserKNN(k={[1]: 2})", "literal"),
+        ("UserKNN(k=1, k=2)", "given twice"),
     ]:
         with pytest.raises(ValueError, match=words):
             resolve_models([spec])

@@ -112,6 +112,29 @@ def test_item_based_scores_match_the_formula(k, signed):
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
 
 
+def test_item_based_scores_across_item_tiles():
+    """420 items with k=50: three tiles of the item-based kernel (163 items each), each
+    reverse row read through its cursor tile by tile."""
+    rng = np.random.default_rng(7)
+    n_items, n_users, k = 420, 12, 50
+    sim, dev, rated = random_neighbourhood(rng, n_items, n_users)
+    rated[:, :4] = rng.random((n_items, 4)) < 0.6  # users with more than k items: buffers
+    dev = np.where(rated, np.round(rng.normal(0, 1, rated.shape) * 2) / 2, 0.0)
+    rev, user_dev = _csr(sim.T.copy()), _csr(dev.T.copy(), rated.T.copy())
+    users = np.arange(n_users, dtype=np.int32)
+    assert (np.diff(user_dev.indptr) > 2 * k).any()  # a buffer fills and is cut
+    item_base = np.zeros(n_items)
+    out = np.full((n_users, n_items), np.nan)
+    score_items_item_based(
+        rev.indptr, rev.indices, rev.data, user_dev.indptr, user_dev.indices, user_dev.data,
+        k, True, users, item_base, out, 2,
+    )  # fmt: skip
+    want = np.array(
+        [[reference_term(sim, dev, rated, i, u, k, True) for i in range(n_items)] for u in users]
+    )
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
 def test_a_user_without_neighbours_gets_the_item_base():
     item_base = np.array([0.5, -1.0, 2.0])
     out = np.zeros((1, 3))
@@ -131,11 +154,11 @@ def small_split():
     return fastrec.train_test_split(ratings, test_size=0.2, seed=3)
 
 
-def _generic(model, users, exclude_seen):
+def _generic(model, users, exclude_seen, n=10):
     """recommend_all through the base class's per-pair scorer (``predict`` at every pair)."""
     model._block_scorer = lambda: base.Recommender._block_scorer(model)
     try:
-        return model.recommend_all(n=10, users=users, exclude_seen=exclude_seen)
+        return model.recommend_all(n=n, users=users, exclude_seen=exclude_seen)
     finally:
         del model._block_scorer
 
@@ -178,13 +201,18 @@ def test_knn_recommend_all_is_the_per_pair_ranking(small_split, cls, params, exc
 
 
 def test_knn_recommend_all_clipped_scores_are_predict(small_split):
-    """With clipping on, scores are still exactly predict's, best first."""
+    """With clipping on: scores are predict's, best first, and each user's list of scores is
+    the per-pair path's (which items share a clipped score may differ: the pass orders them
+    by the unclipped prediction, the per-pair path by item id)."""
     train, _ = small_split
     model = fastrec.ItemKNN(k=40).fit(train)
-    got = model.recommend_all(n=15, users=train.user_index[:40])
+    users = train.user_index.to_numpy()[:40]
+    got = model.recommend_all(n=15, users=users)
     np.testing.assert_array_equal(got.score.to_numpy(), model.predict(got.userId, got.movieId))
     for _, one in got.groupby("userId", sort=False):
         assert np.all(np.diff(one.score.to_numpy()) <= 0)
+    want = _generic(model, users, True, n=15)
+    np.testing.assert_allclose(got.score.to_numpy(), want.score.to_numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("cls", [fastrec.UserKNN, fastrec.ItemKNN])

@@ -31,6 +31,7 @@ import logging
 import numbers
 import time
 import warnings
+import weakref
 
 import numba
 import numpy as np
@@ -62,6 +63,10 @@ BASELINES = ("auto", "mean", "bias")
 AUTO_KEEP_ENTRIES = 100_000_000
 
 _BYTES_PER_NEIGHBOR = 12  # int32 index + float64 similarity
+
+#: recommend_all's transposed similarity rows, per fitted item-based model (kept out of the
+#: model's ``__dict__``, so that ``save`` does not store them).
+_REVERSE_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _n_chunks() -> int:
@@ -402,15 +407,38 @@ class _NeighborhoodModel(Recommender):
     # ------------------------------------------------------- recommending
     _score_bytes = 8
 
-    def _n_chunks_heap_bytes(self, n_items: int) -> int:
-        """Work space of :func:`score_items_item_based`: per chunk, a buffer of ``2k``
+    def _buffer_bytes(self, n_items: int) -> int:
+        """Work space of :func:`score_items_item_based`: per thread, a buffer of ``2k``
         16-byte records per item plus seven ``n_items`` vectors."""
-        return _n_chunks() * n_items * (32 * int(self.k) + 56)
+        return numba.get_num_threads() * n_items * (32 * int(self.k) + 56)
+
+    def _reverse_rows(self, sim: sp.csr_array) -> sp.csr_array:
+        """The stored rows transposed (row ``j``: the items whose stored row holds ``j``),
+        sorted, built once per similarity and kept beside the model (not in its saved
+        state)."""
+        cached = _REVERSE_ROWS.get(self)
+        if cached is not None and cached[0] is sim:
+            return cached[1]
+        require(
+            sim.nnz * _BYTES_PER_NEIGHBOR,
+            f"recommend_all: the {sim.nnz:,} stored neighbours transposed",
+            "fit with a smaller keep",
+        )
+        rows = sp.csr_array(sim.T)
+        rows.sort_indices()
+        _REVERSE_ROWS[self] = (sim, rows)
+        return rows
 
     def _approximate_rows(self) -> bool:
         """Whether the stored rows' k-NN term may differ from ``predict``'s: the k form with
-        ``exact=True`` whose rows hold only the best ``keep_`` neighbours."""
-        return self.k is not None and bool(self.exact) and self.keep_ is not None
+        ``exact=True`` whose rows hold only the best ``keep_`` of the other anchors."""
+        n_anchors = len(self.user_n_train_ if self._user_based else self.item_n_train_)
+        return (
+            self.k is not None
+            and bool(self.exact)
+            and self.keep_ is not None
+            and self.keep_ < n_anchors - 1
+        )
 
     def _block_scorer(self):
         """recommend_all for the k form: every item's unclipped prediction for a block of
@@ -419,7 +447,8 @@ class _NeighborhoodModel(Recommender):
         pair; the per-user part of the baseline is left out.
 
         The pass reads the stored similarity rows (``similarity_``, built here where ``fit``
-        deferred them), so its scores are the model's predictions wherever those rows hold
+        deferred them, and kept: later predictions use them, and ``save`` stores them), so
+        its scores are the model's predictions wherever those rows hold
         every neighbour (``keep_`` None: up to ``sqrt(AUTO_KEEP_ENTRIES)`` = 10,000 anchors
         by default) or the model predicts from them alone (``exact=False``). Two cases take
         the base class's per-pair scorer instead:
@@ -459,17 +488,16 @@ class _NeighborhoodModel(Recommender):
             item_base = np.nan_to_num(self.item_mean_)
         if self._user_based:
             kernel, rows, dev = score_items_user_based, sim, self.row_dev_
+            n_chunks = _n_chunks()
         else:
-            # reverse rows: row j lists the items whose stored row holds j
+            rows, dev = self._reverse_rows(sim), self.list_dev_
+            kernel, n_chunks = score_items_item_based, numba.get_num_threads()
             require(
-                sim.nnz * _BYTES_PER_NEIGHBOR + self._n_chunks_heap_bytes(n_items),
-                f"recommend_all: the {sim.nnz:,} stored neighbours transposed, and buffers "
-                f"of 2k={2 * self.k} neighbours per item for each of {_n_chunks()} chunks",
-                "fit with a smaller keep",
+                self._buffer_bytes(n_items),
+                f"recommend_all: buffers of 2k={2 * self.k} neighbours per item for each of "
+                f"{n_chunks} threads",
+                "use a smaller k or fewer Numba threads (numba.set_num_threads)",
             )
-            rows = sp.csr_array(sim.T)
-            rows.sort_indices()
-            kernel, dev = score_items_item_based, self.list_dev_
         cache = {"users": None, "scores": None}
 
         def score(users: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -477,11 +505,16 @@ class _NeighborhoodModel(Recommender):
             if cache["users"] is None or not np.array_equal(cache["users"], users):
                 out = cache["scores"]
                 if out is None or out.shape[0] < len(users):
+                    require(
+                        len(users) * n_items * 8,
+                        f"recommend_all: every item's score for {len(users):,} users",
+                        "pass a smaller block_size",
+                    )
                     out = cache["scores"] = np.empty((len(users), n_items))
                 kernel(
                     rows.indptr, rows.indices, rows.data, dev.indptr, dev.indices, dev.data,
                     int(self.k), bool(self.signed_), users, item_base, out[: len(users)],
-                    _n_chunks(),
+                    n_chunks,
                 )  # fmt: skip
                 cache["users"] = users.copy()
             return cache["scores"][: len(users), lo:hi]
