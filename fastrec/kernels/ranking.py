@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .sparse import group_by_code
+
 
 @njit(cache=True)
 def group_rows_by_user(codes, n_users):
-    """Stable counting sort of rows by user code.
+    """Stable counting sort of rows by user code (:func:`fastrec.kernels.sparse.group_by_code`).
 
     Parameters
     ----------
@@ -26,19 +28,7 @@ def group_rows_by_user(codes, n_users):
         ``rows[indptr[u]:indptr[u + 1]]`` are the rows of user ``u`` in increasing order
         (input order is kept within a user: the sort is stable).
     """
-    n = codes.shape[0]
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    for r in range(n):
-        indptr[codes[r] + 1] += 1
-    for u in range(n_users):
-        indptr[u + 1] += indptr[u]
-    fill = indptr[:-1].copy()
-    rows = np.empty(n, dtype=np.int64)
-    for r in range(n):
-        u = codes[r]
-        rows[fill[u]] = r
-        fill[u] += 1
-    return indptr, rows
+    return group_by_code(codes, n_users)
 
 
 @njit(cache=True, parallel=True)

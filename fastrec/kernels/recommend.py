@@ -36,6 +36,9 @@ def group_items_by_user(user_codes, item_codes, n_users):
     indptr : int64[n_users + 1], indices : int32[nnz]  (row ``u``: the item codes of ``u``'s
     ratings, ascending; a counting sort by user, then each row sorted)
     """
+    # The counting sort of fastrec.kernels.sparse.group_by_code, writing the item codes
+    # directly: going through its order array and a gather took 0.89 s against 0.57 s for
+    # 20M ratings (this runs in every model's fit).
     nnz = user_codes.shape[0]
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     for p in range(nnz):
