@@ -209,18 +209,12 @@ def evaluate_all(
         try:
             model.fit(train)
         except InsufficientMemoryError as err:
-            lighter = model.memory_fallback()
-            if lighter is None:
-                raise
-            note = f"{model.name} does not fit in memory ({err}); ran {lighter.name} instead"
-            notes.append(note)
-            log.warning(note)
-            model = lighter
+            model = _lighter_model(model, err, notes)
             compile_s = _warm_up(model) if warmup else float("nan")
             t0 = time.perf_counter()
             model.fit(train)
         t1 = time.perf_counter()
-        pred = model.predict(test)
+        pred, fell_back = model.predict_with_fallback(test)
         t2 = time.perf_counter()
         row = {"model": model.name}
         row.update({n: _ERROR_FNS[n](pred, test.ratings) for n in names if n in _ERROR_FNS})
@@ -228,7 +222,8 @@ def evaluate_all(
             row.update(
                 ranking_metrics(test.user_codes, test.ratings, pred, ranking, relevance_threshold)
             )
-        row.update(coverage=model.coverage_, fit_s=t1 - t0, predict_s=t2 - t1, compile_s=compile_s)
+        coverage = 1.0 - float(fell_back.mean()) if len(fell_back) else 1.0
+        row.update(coverage=coverage, fit_s=t1 - t0, predict_s=t2 - t1, compile_s=compile_s)
         rows.append(row)
         log.info(
             "%s: %s, fit %.3fs, predict %.3fs",
@@ -251,6 +246,30 @@ def evaluate_all(
         relevance_threshold=float(relevance_threshold),
     )
     return table
+
+
+def fit_with_memory_fallback(
+    model: Recommender, train: Ratings, notes: list[str] | None = None
+) -> Recommender:
+    """``model.fit(train)``; where that raises :class:`~fastrec.memory.InsufficientMemoryError`
+    and the model names a lighter one (``model.memory_fallback()``, e.g. the k form of a
+    similarity model), fit and return that instead, with a warning logged and appended to
+    ``notes``. Re-raises where there is no lighter model. ``evaluate_all`` does the same."""
+    try:
+        return model.fit(train)
+    except InsufficientMemoryError as err:
+        return _lighter_model(model, err, [] if notes is None else notes).fit(train)
+
+
+def _lighter_model(model: Recommender, err: Exception, notes: list[str]) -> Recommender:
+    """``model.memory_fallback()``, noted and logged; re-raises ``err`` where there is none."""
+    lighter = model.memory_fallback()
+    if lighter is None:
+        raise err
+    note = f"{model.name} does not fit in memory ({err}); ran {lighter.name} instead"
+    notes.append(note)
+    log.warning(note)
+    return lighter
 
 
 def _warm_up(model: Recommender) -> float:

@@ -1,7 +1,9 @@
 """Every fastrec model, one module per family, all behind `base.Recommender`."""
 
 from .als import ALS
-from .base import NotFittedError, Recommender
+from ..errors import NotFittedError
+from ..persistence import register
+from .base import Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
 from .keras_models import DotProduct, DotProductBias, NeuralNet
 from .knn import ItemKNN, UserKNN
@@ -28,6 +30,7 @@ MODELS: dict[str, type[Recommender]] = {
         SVDpp,
     )
 }
+register(*MODELS.values())  # the classes a saved model file may name
 
 __all__ = [
     "MODELS",

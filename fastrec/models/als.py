@@ -10,9 +10,11 @@ import numpy as np
 from ..data import Ratings
 from ..kernels.als import predict_biased_pairs, row_squared_errors, solve_biased_rows
 from ..memory import require
+from ._common import progress_bar
+from ._params import Bool, Int, Real
+from ._topn import factor_block_scorer
 from .base import Recommender
 from .baselines import Bias
-from .mf import factor_block_scorer
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,14 @@ class ALS(Recommender):
 
     Fallback: a pair whose user or item has no training rating gets the :class:`Bias`
     prediction (damped ``mu + b_u + b_i`` with the known bias, fitted on the same training
-    set) and counts as a fallback (on the post's split this scores 0.8759 where
-    ``mu + b_u + b_i`` with ALS's own biases scores 0.8793).
+    set) and counts as a fallback (it scores better than ``mu + b_u + b_i`` with ALS's own
+    biases, which are not damped).
 
     Defaults: chosen on the post's split (ml-latest-small 2016, seed 7) and the five
-    ml-100k folds, the same for every data set: RMSE 0.8759 and 0.9127 (mean of the folds).
-    The penalty scaled by the rating counts (ALS-WR) beats the plain one there (best plain:
-    ``weighted=False, reg=10, reg_bias=5``, 0.8766 and 0.9176); more than 10 iterations
-    change the RMSE by less than 0.0003. Spark's defaults (rank 10, ``regParam`` 0.1, no
+    ml-100k folds, the same for every data set (figures in the benchmark pages of the docs).
+    The penalty scaled by the rating counts (ALS-WR) beat the plain one there (best plain:
+    ``weighted=False, reg=10, reg_bias=5``); more than 10 iterations change the RMSE by
+    less than 0.0003. Spark's defaults (rank 10, ``regParam`` 0.1, no
     biases) differ; ``ALS(n_factors=10, reg=0.1)`` is the closest biased counterpart.
 
     Parameters
@@ -76,10 +78,22 @@ class ALS(Recommender):
     user_factors_ : float64[n_users, n_factors], item_factors_ : float64[n_items, n_factors]
     user_bias_ : float64[n_users], item_bias_ : float64[n_items]
         Zero for codes without training ratings.
-    loss_history_ : list of float
-        The objective above after each iteration.
+    history_ : dict of lists of float
+        ``loss``: the objective above after each iteration; ``seconds``: its wall time.
     fallback_ : Bias
     """
+
+    _parameter_constraints = {
+        "n_factors": [Int(1)],
+        "n_iter": [Int(1)],
+        "reg": [Real(0, open_low=True)],
+        "reg_bias": [Real(0)],
+        "weighted": [Bool()],
+        "init_std": [Real(0)],
+        "seed": [Int()],
+        "show_progress": [Bool()],
+    }
+    _fitted_state = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "history_")
 
     def __init__(
         self,
@@ -102,24 +116,10 @@ class ALS(Recommender):
         self.show_progress = show_progress
 
     # ------------------------------------------------------------ fitting
-    def _check_params(self) -> None:
-        for name in ("n_factors", "n_iter"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name, positive in (("reg", True), ("reg_bias", False), ("init_std", False)):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
-            if not ok or value < 0 or (positive and value == 0):
-                bound = "> 0" if positive else ">= 0"
-                raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-        if not isinstance(self.weighted, (bool, np.bool_)):
-            raise ValueError(f"weighted must be True or False, got {self.weighted!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+    def _fallback_model(self) -> Recommender:
+        return Bias()
 
     def _fit(self, train: Ratings) -> None:
-        self._check_params()
         k = int(self.n_factors)
         n_users, n_items = train.n_users, train.n_items
         # factors and biases of both sides, the CSR and CSC copies of the ratings
@@ -128,7 +128,6 @@ class ALS(Recommender):
             f"ALS with n_factors={k} on {n_users} users x {n_items} items",
             "lower n_factors",
         )
-        self.fallback_ = Bias().fit(train)
         csr, csc = train.csr, train.csc
         rng = np.random.default_rng(self.seed)
         items = rng.normal(0.0, float(self.init_std), size=(n_items, k))
@@ -139,8 +138,8 @@ class ALS(Recommender):
         args = (float(self.reg), float(self.reg_bias), bool(self.weighted))
         n_users_train = train.user_counts().astype(np.float64)
         n_items_train = train.item_counts().astype(np.float64)
-        self.loss_history_ = []
-        bar = _progress(self.show_progress, int(self.n_iter), "ALS")
+        self.history_ = {"loss": [], "seconds": []}
+        bar = progress_bar(self.show_progress, int(self.n_iter), "ALS", "iter")
         for it in range(int(self.n_iter)):
             t0 = time.perf_counter()
             failed = solve_biased_rows(
@@ -157,7 +156,8 @@ class ALS(Recommender):
             loss = self._objective(
                 csr, users, items, user_bias, item_bias, n_users_train, n_items_train
             )
-            self.loss_history_.append(loss)
+            self.history_["loss"].append(loss)
+            self.history_["seconds"].append(time.perf_counter() - t0)
             log.info("ALS iteration %d: loss %.6g (%.2fs)", it + 1, loss, time.perf_counter() - t0)
             if bar is not None:
                 bar.set_postfix(loss=f"{loss:.6g}")
@@ -182,7 +182,7 @@ class ALS(Recommender):
     # --------------------------------------------------------- predicting
     def _predict(self, users, items):
         fell_back = (users < 0) | (items < 0)
-        pred = self.fallback_.biases_at(users, items) if fell_back.any() else np.empty(len(users))
+        pred = np.full(len(users), np.nan)  # NaN where the Bias fallback answers
         predict_biased_pairs(
             users,
             items,
@@ -201,11 +201,3 @@ class ALS(Recommender):
         """recommend_all: ``b_i + x_u . y_i`` (the prediction less ``mu + b_u``), one float64
         matrix product per block of users."""
         return factor_block_scorer(self.user_factors_, self.item_factors_, self.item_bias_)
-
-
-def _progress(show: bool, total: int, desc: str):
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="iter")

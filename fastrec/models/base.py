@@ -1,70 +1,102 @@
 """The interface every fastrec model follows.
 
 A model is configured by keyword arguments stored as they are in ``__init__`` (scikit-learn
-style), learns in ``fit(train)``, which returns ``self``, and predicts by raw ids in
-``predict(x)``. Learned state ends in ``_``.
+style), declares what it allows of them (``_parameter_constraints``, checked once at the start
+of ``fit``), learns in ``fit(train)``, which returns ``self``, and predicts by raw ids in
+``predict(x)``. Learned state ends in ``_``; ``predict`` never writes to the model.
 
-Subclasses implement two methods over integer codes:
+A subclass declares:
+
+- ``_parameter_constraints``: for each constructor argument, the values it allows
+  (:mod:`fastrec.models._params`); ``_check_params()`` for rules between parameters;
+- ``_fitted_state``: the names of its fitted attributes. With the base's own
+  (:data:`BASE_STATE`) they are the whole state :func:`fastrec.save_model` writes; anything
+  else is derived, rebuilt by ``_rebuild()`` after ``fit`` and after loading, never saved;
+- ``_fallback_model()``: the model that answers where this one cannot (most models: the
+  damped :class:`~fastrec.Bias` baseline), fitted once by the base class as ``fallback_``;
+
+and implements two methods over integer codes:
 
 - ``_fit(train: Ratings) -> None``
 - ``_predict(users, items) -> (pred, fell_back)`` where ``users``/``items`` are ``int32``
   codes of the training id maps, ``-1`` for a user or item that has no training rating;
-  ``pred`` is ``float64``, ``fell_back`` a boolean mask of the predictions that used the
-  model's fallback rather than the model itself.
+  ``fell_back`` is a boolean mask of the pairs the model itself cannot answer. At those
+  pairs ``pred`` is NaN, which the base class fills with ``fallback_``'s prediction, or a
+  number: the model's own documented answer for such a pair (e.g. a user's mean for an
+  item without ratings); either way the pair counts as a fallback (see
+  :meth:`Recommender.predict_with_fallback`).
 
-Top-n recommendations (``recommend``, ``recommend_all``) work for every model through
-``_predict``; a model makes them fast by overriding one of two hooks, ``_block_scorer``
-(a matrix product per block of users) or ``_item_scores`` (one ranking shared by every
-user). See :meth:`Recommender.recommend_all`.
+Top-n recommendations (``recommend``, ``recommend_all``) work for every model through its
+predictions; a model makes them fast by overriding one of two hooks, ``_block_scorer`` (a
+matrix product per block of users) or ``_item_scores`` (one ranking shared by every user).
+The engine is :mod:`fastrec.models._topn`.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import numbers
-import os
-import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..data import Ratings
-from ..kernels.recommend import group_items_by_user, push_top_n, sort_top_n, take_top_n_ranked
-from ..memory import require
+from ..errors import NotFittedError
+from ..kernels.recommend import group_items_by_user
+from ..persistence import save_model
+from ._common import unknown_to_minus_one
+from ._params import check_params
+from ._topn import predict_every_pair_scorer, recommend_codes
 
-log = logging.getLogger(__name__)
+__all__ = ["BASE_STATE", "NotFittedError", "Recommender"]
 
-
-class NotFittedError(RuntimeError):
-    """A model was asked to predict before ``fit``."""
+#: The fitted attributes every model has (see :meth:`Recommender.fit`), saved with its own.
+BASE_STATE = (
+    "user_index_",
+    "item_index_",
+    "user_n_train_",
+    "item_n_train_",
+    "global_mean_",
+    "rating_range_",
+    "seen_indptr_",
+    "seen_items_",
+    "fallback_",
+)
 
 
 class Recommender:
     """Base class of all fastrec models.
 
-    After ``fit``: ``user_index_``, ``item_index_`` (raw-id maps of the training data),
-    ``user_n_train_``, ``item_n_train_`` (training ratings per code), ``global_mean_`` and
-    ``rating_range_`` (min, max of the training ratings).
-    After ``predict``: ``n_fallback_`` (how many predictions used the fallback) and
-    ``coverage_`` (the share that did not).
-
-    For ``recommend`` / ``recommend_all``, ``fit`` also keeps which items each user rated
-    in training, as a CSR pattern: ``seen_indptr_`` (int64[n_users + 1]) and ``seen_items_``
-    (int32[n_train], sorted within each user): 4 bytes per training rating (about 80 MB at
-    MovieLens-25M's 20M training ratings).
+    After ``fit``: ``user_index_``, ``item_index_`` (raw-id maps of the training data,
+    :class:`pandas.Index`), ``user_n_train_``, ``item_n_train_`` (int64 training ratings per
+    code), ``global_mean_`` and ``rating_range_`` (min, max of the training ratings),
+    ``fallback_`` (the fitted fallback model, or ``None``), and which items each user rated
+    in training, as a CSR pattern for ``recommend(exclude_seen=True)``: ``seen_indptr_``
+    (int64[n_users + 1]) and ``seen_items_`` (int32[n_train], sorted within each user):
+    4 bytes per training rating (about 80 MB at MovieLens-25M's 20M training ratings).
     """
+
+    #: Allowed values of each constructor argument (:mod:`fastrec.models._params`).
+    _parameter_constraints: ClassVar[dict[str, list]] = {}
+
+    #: The model's own fitted attributes (with :data:`BASE_STATE`: everything saved).
+    _fitted_state: ClassVar[tuple[str, ...]] = ()
 
     #: Working memory of the block scorer (:meth:`_block_scorer`) per (user, item) score, in
     #: bytes; it sets how many users :meth:`recommend_all` scores at a time. The default
-    #: (``_predict`` at every pair: two int32 codes, a float64 prediction, a mask, the
+    #: (a prediction at every pair: two int32 codes, a float64 prediction, a mask, the
     #: block) is conservative; a matrix-product scorer needs about 8.
-    _score_bytes: int = 48
+    _score_bytes: ClassVar[int] = 48
 
     #: The blog post's label for the model, where the post has it.
-    post_label: str | None = None
+    post_label: ClassVar[str | None] = None
+
+    @classmethod
+    def state_attributes(cls) -> tuple[str, ...]:
+        """The names of every fitted attribute that makes up a fitted model's state."""
+        return BASE_STATE + cls._fitted_state
 
     def memory_fallback(self) -> Recommender | None:
         """A lighter model to run instead when ``fit`` raises
@@ -92,7 +124,8 @@ class Recommender:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params) -> Recommender:
-        """Set constructor arguments by name; unknown names raise ``ValueError``."""
+        """Set constructor arguments by name; unknown names raise ``ValueError``. Values are
+        checked by the next ``fit``."""
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
@@ -105,6 +138,15 @@ class Recommender:
     def clone(self) -> Recommender:
         """An unfitted model with the same parameters."""
         return type(self)(**self.get_params())
+
+    def validate_params(self) -> None:
+        """Check every parameter against ``_parameter_constraints`` and ``_check_params()``;
+        a ``ValueError`` names the model, the parameter, what is allowed and the value."""
+        check_params(type(self).__name__, self.get_params(), self._parameter_constraints)
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Rules between parameters, beyond each one's own constraints (default: none)."""
 
     @property
     def name(self) -> str:
@@ -123,23 +165,26 @@ class Recommender:
         return f"{type(self).__name__}({params})"
 
     # ------------------------------------------------------------- saving
-    def save(self, path: str | os.PathLike, *, compress: bool = False) -> Path:
-        """Write this fitted model to ``path`` (one ``.fastrec`` file: numpy arrays and JSON,
-        no pickle); :func:`fastrec.load_model` reads it back and predicts exactly as this one.
-        Raises NotFittedError before ``fit``, TypeError naming an attribute it cannot store.
-        See :mod:`fastrec.persistence`."""
-        from ..persistence import save_model  # lazy: persistence imports the models
-
+    def save(self, path, *, compress: bool = False):
+        """Write this fitted model to ``path`` (:func:`fastrec.save_model`: its declared
+        state as numpy arrays and JSON, no pickle); :func:`fastrec.load_model` reads it back
+        and predicts exactly as this one. Returns the path."""
         return save_model(self, path, compress=compress)
 
     # ------------------------------------------------------------ fitting
     def fit(self, train: Ratings) -> Recommender:
-        """Learn from ``train`` (a :class:`~fastrec.Ratings`); returns ``self``."""
+        """Learn from ``train`` (a :class:`~fastrec.Ratings`); returns ``self``.
+
+        Checks the parameters, records the base state (id maps, counts, mean, range), fits
+        the fallback model, then the model itself (``_fit``), then rebuilds its derived
+        structures (``_rebuild``).
+        """
         if not isinstance(train, Ratings):
             raise TypeError(
                 f"{type(self).__name__}.fit expects fastrec.Ratings (see fastrec.load_ratings, "
                 f"Ratings.from_frame), got {type(train).__name__}"
             )
+        self.validate_params()
         if len(train) == 0:
             raise ValueError(f"{type(self).__name__}.fit: the training set has no ratings")
         self.user_index_ = train.user_index
@@ -148,15 +193,26 @@ class Recommender:
         self.item_n_train_ = train.item_counts()
         self.global_mean_ = float(train.ratings.mean())
         self.rating_range_ = (float(train.ratings.min()), float(train.ratings.max()))
+        fallback = self._fallback_model()
+        self.fallback_ = None if fallback is None else fallback.fit(train)
         self._fit(train)
-        # What each user rated, for recommend(exclude_seen=True).
         self.seen_indptr_, self.seen_items_ = group_items_by_user(
             train.user_codes, train.item_codes, train.n_users
         )
+        self._rebuild()
         return self
+
+    def _fallback_model(self) -> Recommender | None:
+        """The unfitted model that answers the pairs this one cannot (``None``: the model
+        answers every pair itself, as its ``_predict`` documents)."""
+        return None
 
     def _fit(self, train: Ratings) -> None:
         raise NotImplementedError
+
+    def _rebuild(self) -> None:
+        """Rebuild derived structures from the fitted state (after ``fit`` and after
+        loading); the default has none."""
 
     # --------------------------------------------------------- predicting
     def predict(self, x, item_ids=None, *, user: str = "userId", item: str = "movieId"):
@@ -167,23 +223,40 @@ class Recommender:
         ``item_ids`` beside it (or a pair ``(user_ids, item_ids)``). Users and items without
         training ratings get the model's documented fallback, never NaN.
         """
+        return self.predict_with_fallback(x, item_ids, user=user, item=item)[0]
+
+    def predict_with_fallback(
+        self, x, item_ids=None, *, user: str = "userId", item: str = "movieId"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(pred, fell_back)``: :meth:`predict`'s ratings and a boolean mask of the same
+        length, true where the prediction came from the model's fallback (a user or item
+        without training ratings, or a pair the model has no answer for) rather than the
+        model itself. ``1 - fell_back.mean()`` is the model's coverage."""
         users, items = self._to_codes(x, item_ids, user, item)
         if len(users) == 0:
-            self.n_fallback_, self.coverage_ = 0, 1.0
-            return np.empty(0, dtype=np.float64)
+            return np.empty(0, dtype=np.float64), np.zeros(0, dtype=bool)
+        return self._predict_codes(users, items)
+
+    def _predict_codes(self, users: np.ndarray, items: np.ndarray):
+        """``_predict`` at code pairs, NaN answers filled by ``fallback_``: float64, mask."""
         pred, fell_back = self._predict(users, items)
         pred = np.asarray(pred, dtype=np.float64)
-        self.n_fallback_ = int(np.count_nonzero(fell_back))
-        self.coverage_ = 1.0 - self.n_fallback_ / len(pred)
-        return pred
+        fell_back = np.asarray(fell_back, dtype=bool)
+        if self.fallback_ is not None and fell_back.any():
+            hole = fell_back & np.isnan(pred)
+            if hole.any():
+                if not pred.flags.writeable:
+                    pred = pred.copy()
+                pred[hole] = self.fallback_._predict_codes(users[hole], items[hole])[0]
+        return pred, fell_back
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def _check_fitted(self) -> None:
+    def _check_fitted(self, action: str = "predict") -> None:
         if not hasattr(self, "user_index_"):
             raise NotFittedError(
-                f"{type(self).__name__} is not fitted yet; call fit(train) before predict"
+                f"{type(self).__name__} is not fitted yet; call fit(train) before {action}"
             )
 
     def _to_codes(self, x, item_ids, user_col, item_col) -> tuple[np.ndarray, np.ndarray]:
@@ -199,38 +272,17 @@ class Recommender:
             else:
                 items = self.item_index_.get_indexer(x.item_ids).astype(np.int32)
         else:
-            if isinstance(x, pd.DataFrame):
-                for col in (user_col, item_col):
-                    if col not in x.columns:
-                        raise ValueError(
-                            f"predict: the DataFrame has no column {col!r}; columns are "
-                            f"{list(x.columns)} (pass user=... / item=... to name others)"
-                        )
-                user_ids, item_ids = x[user_col].to_numpy(), x[item_col].to_numpy()
-            elif item_ids is None and isinstance(x, tuple) and len(x) == 2:
-                user_ids, item_ids = x
-            elif item_ids is not None:
-                user_ids = x
-            else:
-                raise TypeError(
-                    "predict expects Ratings, a DataFrame with user and item columns, or "
-                    f"(user_ids, item_ids); got {type(x).__name__}"
-                )
-            user_ids, item_ids = np.asarray(user_ids).ravel(), np.asarray(item_ids).ravel()
-            if len(user_ids) != len(item_ids):
-                raise ValueError(
-                    f"predict: {len(user_ids)} user ids but {len(item_ids)} item ids; "
-                    "they must pair up one to one"
-                )
+            user_ids, item_ids = _raw_id_pairs(x, item_ids, user_col, item_col)
             users = self.user_index_.get_indexer(user_ids).astype(np.int32)
             items = self.item_index_.get_indexer(item_ids).astype(np.int32)
         # A code of the shared id map whose ratings all went to the test set is unknown too.
-        return _unknown_to_minus_one(users, self.user_n_train_), _unknown_to_minus_one(
-            items, self.item_n_train_
+        return (
+            unknown_to_minus_one(users, self.user_n_train_),
+            unknown_to_minus_one(items, self.item_n_train_),
         )
 
     def _clip(self, pred: np.ndarray) -> np.ndarray:
-        """Clip predictions in place to the range of the training ratings."""
+        """Clip predictions in place to the range of the training ratings (NaN stays NaN)."""
         lo, hi = self.rating_range_
         return np.clip(pred, lo, hi, out=pred)
 
@@ -285,9 +337,10 @@ class Recommender:
         How: the users are taken in blocks of ``block_size`` (default: as many as fit in
         about 256 MiB of scores, 16 to 1024; 568 at ml-25m's 59k items) x every item, scored
         by the model's block scorer; a parallel Numba kernel
-        (:func:`fastrec.kernels.recommend.push_top_n`) feeds them into each user's bounded
-        heap of the ``n`` best, skipping seen items from the training CSR pattern; the
-        chosen pairs are then predicted by ``_predict`` for their scores.
+        (:func:`fastrec.kernels.recommend.push_top_n`, driven by :mod:`fastrec.models._topn`)
+        feeds them into each user's bounded heap of the ``n`` best, skipping seen items from
+        the training CSR pattern; the chosen pairs are then predicted (``predict``'s
+        numbers) for their scores.
         No Python loop per user. Block scorers: one BLAS matrix product per block for the
         factor models (float64 for SVD, BiasedMF, ALS, SVDpp: the ranking agrees with their
         float64 predictions to rounding, about 1e-15; float32 for DotProduct and
@@ -311,10 +364,7 @@ class Recommender:
             or block_size < 1
         ):
             raise ValueError(f"block_size must be None or an integer >= 1, got {block_size!r}")
-        if not hasattr(self, "user_index_"):
-            raise NotFittedError(
-                f"{type(self).__name__} is not fitted yet; call fit(train) before recommend"
-            )
+        self._check_fitted("recommend")
         if exclude_seen and not hasattr(self, "seen_items_"):
             raise ValueError(
                 f"{type(self).__name__} holds no record of the items each user rated in "
@@ -330,11 +380,11 @@ class Recommender:
                     "use recommend(user_id) for one user"
                 )
             raw = np.asarray(users).ravel()
-            codes = _unknown_to_minus_one(
+            codes = unknown_to_minus_one(
                 self.user_index_.get_indexer(raw).astype(np.int32), self.user_n_train_
             )
-        rows, items, scores, counts = self._recommend_codes(
-            codes, n, bool(exclude_seen), block_size, show_progress
+        rows, items, scores, counts = recommend_codes(
+            self, codes, n, bool(exclude_seen), block_size, show_progress
         )
         rank = np.arange(len(items), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         return pd.DataFrame(
@@ -345,115 +395,6 @@ class Recommender:
                 "score": scores,
             }
         )
-
-    def _recommend_codes(self, codes, n, exclude_seen, block_size, show_progress):
-        """Top-``n`` of each user code (``-1``: no training ratings).
-
-        Returns ``rows`` (int64: the position in ``codes`` of each result), ``items``
-        (int32 codes), ``scores`` (float64, ``_predict``'s), all flat and grouped by row,
-        best first, and ``counts`` (int64[len(codes)], results per row).
-        """
-        t0 = time.perf_counter()
-        n_rows = len(codes)
-        candidate = self.item_n_train_ > 0
-        cand_codes = np.flatnonzero(candidate).astype(np.int32)
-        if exclude_seen:
-            seen_indptr, seen_items = self.seen_indptr_, self.seen_items_
-        else:
-            seen_indptr, seen_items = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
-        require(
-            n_rows * n * (4 + 8 + 8 + 16),
-            f"recommend_all(n={n}) for {n_rows:,} users",
-            "ask for fewer users (users=...) or a smaller n",
-        )
-        out_items = np.zeros((n_rows, n), dtype=np.int32)
-        counts = np.zeros(n_rows, dtype=np.int32)
-        known = np.flatnonzero(codes >= 0)
-        unknown = np.flatnonzero(codes < 0)
-        if len(unknown):
-            # One list for every user without training ratings: the fallback's ranking.
-            fallback, _ = self._predict(np.full(len(cand_codes), -1, np.int32), cand_codes.copy())
-            top = cand_codes[np.lexsort((cand_codes, -fallback))][:n]
-            out_items[unknown, : len(top)] = top
-            counts[unknown] = len(top)
-        if len(known):
-            item_scores = self._item_scores()
-            if item_scores is not None:
-                order = cand_codes[np.lexsort((cand_codes, -item_scores[cand_codes]))]
-                sub = np.zeros((len(known), n), dtype=np.int32)
-                counts[known] = take_top_n_ranked(
-                    order, codes[known], seen_indptr, seen_items, exclude_seen, n, sub
-                )
-                out_items[known] = sub
-            else:
-                self._top_n_blocks(
-                    codes, known, n, exclude_seen, seen_indptr, seen_items, candidate,
-                    block_size, show_progress, out_items, counts,
-                )  # fmt: skip
-        # The scores: _predict at the chosen pairs (the very numbers predict gives), each
-        # user's items re-sorted by them (stable: ties keep the block scorer's order).
-        valid = np.arange(n) < counts[:, None]
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
-        items = out_items[valid]
-        scores = np.empty(0)
-        if len(items):
-            scores, _ = self._predict(codes[rows], items.copy())
-            scores = np.asarray(scores, dtype=np.float64)
-        rank = np.arange(len(items)) - np.repeat(np.cumsum(counts) - counts, counts)
-        order = np.lexsort((rank, -scores, rows))
-        log.debug("%s: top-%d of %d users in %.2fs", self.name, n, n_rows, time.perf_counter() - t0)
-        return rows, items[order], scores[order], counts.astype(np.int64)
-
-    def _top_n_blocks(
-        self, codes, known, n, exclude_seen, seen_indptr, seen_items, candidate,
-        block_size, show_progress, out_items, counts,
-    ):  # fmt: skip
-        """Fill ``out_items`` / ``counts`` at rows ``known`` by the block scorer: blocks of
-        ``block_size`` users x every item (about ``_BLOCK_BYTES`` of scores), or x tiles of
-        items where even ``_MIN_BLOCK_USERS`` users' rows would not fit in that."""
-        n_items = len(candidate)
-        per_score = max(1, int(self._score_bytes))
-        if block_size is None:
-            block_size = _BLOCK_BYTES // (n_items * per_score)
-            block_size = min(_MAX_BLOCK_USERS, max(_MIN_BLOCK_USERS, block_size))
-        block_size = min(block_size, len(known))
-        tile = int(min(n_items, max(_MIN_TILE, _BLOCK_BYTES // (block_size * per_score))))
-        require(
-            block_size * tile * per_score + block_size * n * 12,
-            f"{type(self).__name__}.recommend_all: a block of {block_size:,} users x "
-            f"{tile:,} items",
-            "pass a smaller block_size",
-        )
-        scorer = self._block_scorer()
-        heap_scores = np.empty((block_size, n))
-        heap_items = np.empty((block_size, n), dtype=np.int32)
-        heap_size = np.empty(block_size, dtype=np.int32)
-        starts = range(0, len(known), block_size)
-        bar = None
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(known), desc=f"{type(self).__name__} top-{n}", unit="user")
-        for lo in starts:
-            rows = known[lo : lo + block_size]
-            users = codes[rows]
-            b = len(rows)
-            heap_size[:b] = 0
-            for col in range(0, n_items, tile):
-                scores = np.ascontiguousarray(scorer(users, col, min(col + tile, n_items)))
-                if scores.dtype not in (np.float32, np.float64):
-                    scores = scores.astype(np.float64)
-                push_top_n(
-                    scores, col, users, seen_indptr, seen_items, exclude_seen, candidate,
-                    heap_scores[:b], heap_items[:b], heap_size[:b],
-                )  # fmt: skip
-            sort_top_n(heap_scores[:b], heap_items[:b], heap_size[:b])
-            out_items[rows] = heap_items[:b]
-            counts[rows] = heap_size[:b]
-            if bar is not None:
-                bar.update(b)
-        if bar is not None:
-            bar.close()
 
     def _item_scores(self) -> np.ndarray | None:
         """Scores ``float[n_items]`` whose order is the model's ranking of the items for
@@ -474,47 +415,45 @@ class Recommender:
         items without training ratings are ignored. The returned array may be the
         function's own scratch space (it is consumed before the next call).
 
-        The default calls ``self._predict`` at every pair of the block (so every model
-        works), at the cost of predicting ``len(users) x (hi - lo)`` ratings; models
-        override it with a matrix product (and set ``_score_bytes``).
+        The default predicts every pair of the block (so every model works), at the cost
+        of ``len(users) x (hi - lo)`` predictions; models override it with a matrix product
+        (:func:`fastrec.models._topn.factor_block_scorer`, and set ``_score_bytes``).
         """
-        candidate = self.item_n_train_ > 0
+        return predict_every_pair_scorer(self)
 
-        def score(users: np.ndarray, lo: int, hi: int) -> np.ndarray:
-            cols = np.flatnonzero(candidate[lo:hi]).astype(np.int32)
-            out = np.full((len(users), hi - lo), -np.inf)
-            if len(cols) and len(users):
-                pred, _ = self._predict(
-                    np.repeat(users, len(cols)).astype(np.int32), np.tile(cols + lo, len(users))
+
+def _raw_id_pairs(x, item_ids, user_col, item_col) -> tuple[np.ndarray, np.ndarray]:
+    """The raw (user ids, item ids) of ``predict``'s non-Ratings inputs, checked to pair up."""
+    if isinstance(x, pd.DataFrame):
+        for col in (user_col, item_col):
+            if col not in x.columns:
+                raise ValueError(
+                    f"predict: the DataFrame has no column {col!r}; columns are "
+                    f"{list(x.columns)} (pass user=... / item=... to name others)"
                 )
-                out[:, cols] = np.asarray(pred, dtype=np.float64).reshape(len(users), len(cols))
-            return out
-
-        return score
-
-
-#: recommend_all: the bytes of one block of scores (users x items x ``_score_bytes``), the
-#: users per block, and the fewest items per tile. Measured at ml-25m shape (BiasedMF, 59k
-#: items): whole rows of 512 users (240 MiB) took 30 s, tiles of 1024 x 1024 items (8 MiB,
-#: cache-sized) 82 s: the switches between BLAS and Numba threads cost more than the cache
-#: saves.
-_BLOCK_BYTES = 256 << 20
-_MIN_BLOCK_USERS = 16
-_MAX_BLOCK_USERS = 1024
-_MIN_TILE = 128
+        user_ids, item_ids = x[user_col].to_numpy(), x[item_col].to_numpy()
+    elif item_ids is None and isinstance(x, tuple) and len(x) == 2:
+        user_ids, item_ids = x
+    elif item_ids is not None:
+        user_ids = x
+    else:
+        raise TypeError(
+            "predict expects Ratings, a DataFrame with user and item columns, or "
+            f"(user_ids, item_ids); got {type(x).__name__}"
+        )
+    user_ids, item_ids = np.asarray(user_ids).ravel(), np.asarray(item_ids).ravel()
+    if len(user_ids) != len(item_ids):
+        raise ValueError(
+            f"predict: {len(user_ids)} user ids but {len(item_ids)} item ids; "
+            "they must pair up one to one"
+        )
+    return user_ids, item_ids
 
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (items per user), got {n!r}")
     return int(n)
-
-
-def _unknown_to_minus_one(codes: np.ndarray, n_train: np.ndarray) -> np.ndarray:
-    """Set to -1, in place, the codes that are not in the id map or have no training rating."""
-    inside = codes >= 0
-    codes[inside] = np.where(n_train[codes[inside]] > 0, codes[inside], -1)
-    return codes
 
 
 def _same(a, b) -> bool:

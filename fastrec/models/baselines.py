@@ -6,6 +6,7 @@ import numpy as np
 
 from ..data import Ratings
 from ..kernels.biases import fit_biases_als
+from ._params import Int, Real
 from .base import Recommender
 
 
@@ -25,17 +26,18 @@ class UserMean(Recommender):
     """
 
     post_label = "User Avg Benchmark"
+    _fitted_state = ("user_mean_", "default_")
 
     def __init__(self):
         pass
 
     def _fit(self, train: Ratings) -> None:
         self.user_mean_ = _group_means(train.user_codes, train.ratings, train.n_users)
-        self.fallback_ = float(np.nanmean(self.user_mean_))
+        self.default_ = float(np.nanmean(self.user_mean_))
 
     def _predict(self, users, items):
         known = users >= 0
-        pred = np.full(len(users), self.fallback_)
+        pred = np.full(len(users), self.default_)
         pred[known] = self.user_mean_[users[known]]
         return pred, ~known
 
@@ -52,17 +54,18 @@ class ItemMean(Recommender):
     """
 
     post_label = "Movie Avg Benchmark"
+    _fitted_state = ("item_mean_", "default_")
 
     def __init__(self):
         pass
 
     def _fit(self, train: Ratings) -> None:
         self.item_mean_ = _group_means(train.item_codes, train.ratings, train.n_items)
-        self.fallback_ = float(np.nanmean(self.item_mean_))
+        self.default_ = float(np.nanmean(self.item_mean_))
 
     def _predict(self, users, items):
         known = items >= 0
-        pred = np.full(len(items), self.fallback_)
+        pred = np.full(len(items), self.default_)
         pred[known] = self.item_mean_[items[known]]
         return pred, ~known
 
@@ -79,6 +82,7 @@ class UserItemMean(Recommender):
     """
 
     post_label = "Averaged Movie-User Avg Benchmark"
+    _fitted_state = ("user_mean_", "item_mean_", "default_")
 
     def __init__(self):
         pass
@@ -86,11 +90,11 @@ class UserItemMean(Recommender):
     def _fit(self, train: Ratings) -> None:
         self.user_mean_ = _group_means(train.user_codes, train.ratings, train.n_users)
         self.item_mean_ = _group_means(train.item_codes, train.ratings, train.n_items)
-        self.fallback_ = 0.5 * float(np.nanmean(self.user_mean_) + np.nanmean(self.item_mean_))
+        self.default_ = 0.5 * float(np.nanmean(self.user_mean_) + np.nanmean(self.item_mean_))
 
     def _predict(self, users, items):
         known = (users >= 0) & (items >= 0)
-        pred = np.full(len(users), self.fallback_)
+        pred = np.full(len(users), self.default_)
         pred[known] = 0.5 * (self.user_mean_[users[known]] + self.item_mean_[items[known]])
         return pred, ~known
 
@@ -118,18 +122,15 @@ class Bias(Recommender):
     n_iter : int, default 10
     """
 
+    _parameter_constraints = {"reg_user": [Real(0)], "reg_item": [Real(0)], "n_iter": [Int(1)]}
+    _fitted_state = ("user_bias_", "item_bias_")
+
     def __init__(self, reg_user: float = 5.0, reg_item: float = 3.0, n_iter: int = 10):
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iter = n_iter
 
     def _fit(self, train: Ratings) -> None:
-        for name in ("reg_user", "reg_item"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
-            raise ValueError(f"n_iter must be an integer >= 1, got {self.n_iter!r}")
         csr, csc = train.csr, train.csc
         self.user_bias_, self.item_bias_ = fit_biases_als(
             csr.indptr,

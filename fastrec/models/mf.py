@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import contextmanager
 
-import numba
 import numpy as np
 
 from ..data import Ratings
 from ..kernels.factors import arrange_blocks, predict_biased_at, sgd_epoch
 from ..memory import require
+from ._common import numba_threads, progress_bar
+from ._params import Bool, Int, Real
+from ._topn import factor_block_scorer
 from .base import Recommender
 from .baselines import Bias
 
@@ -24,11 +25,6 @@ log = logging.getLogger(__name__)
 _BLOCK_BYTES = 1 << 20
 _MIN_BLOCKS = 4
 _MAX_BLOCKS = 64
-
-#: Below this many ratings (or pairs to predict), kernels run on one thread unless ``n_threads``
-#: says otherwise: the work is too small to pay for waking threads, and on a busy machine a
-#: descheduled thread stalls every parallel step.
-PARALLEL_MIN = 250_000
 
 
 class BiasedMF(Recommender):
@@ -62,7 +58,7 @@ class BiasedMF(Recommender):
 
     Fallback: a pair whose user or item has no training rating gets
     :class:`~fastrec.models.baselines.Bias` (damped ``mu + b_u + b_i``, the missing side's
-    bias 0), counted in ``n_fallback_``.
+    bias 0), counted as a fallback (:meth:`~fastrec.Recommender.predict_with_fallback`).
 
     Parameters
     ----------
@@ -96,13 +92,28 @@ class BiasedMF(Recommender):
     --------------------------
     user_factors_ : float32[n_users, n_factors], item_factors_ : float32[n_items, n_factors]
     user_bias_ : float32[n_users], item_bias_ : float32[n_items]
-    train_rmse_ : list of float
-        Per epoch, the RMSE of the training errors seen during the epoch (each before its
-        update).
-    epoch_seconds_ : list of float, wall time of each epoch
+    history_ : dict of lists of float
+        Per epoch: ``train_rmse``, the RMSE of the training errors seen during the epoch
+        (each before its update), and ``seconds``, its wall time.
     n_blocks_ : int, the number of groups used
     fallback_ : the fitted :class:`Bias`
     """
+
+    _parameter_constraints = {
+        "n_factors": [Int(1)],
+        "n_epochs": [Int(1)],
+        "lr": [Real(0, open_low=True)],
+        "reg": [Real(0)],
+        "reg_bias": [None, Real(0)],
+        "init_std": [Real(0)],
+        "n_blocks": [None, Int(1)],
+        "seed": [Int(0)],
+        "n_threads": [None, Int(1)],
+        "show_progress": [Bool()],
+    }
+    _fitted_state = (
+        "user_factors_", "item_factors_", "user_bias_", "item_bias_", "history_", "n_blocks_",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -129,26 +140,14 @@ class BiasedMF(Recommender):
         self.show_progress = show_progress
 
     # ---------------------------------------------------------------- fit
-    def _check_params(self) -> None:
-        _check_int(self, "n_factors", 1)
-        _check_int(self, "n_epochs", 1)
-        _check_float(self, "lr", positive=True)
-        _check_float(self, "reg")
-        if self.reg_bias is not None:
-            _check_float(self, "reg_bias")
-        _check_float(self, "init_std")
-        if self.n_blocks is not None:
-            _check_int(self, "n_blocks", 1)
-        _check_int(self, "seed", 0)
-        if self.n_threads is not None:
-            _check_int(self, "n_threads", 1)
-
     def _auto_blocks(self, train: Ratings) -> int:
         factor_bytes = (train.n_users + train.n_items) * self.n_factors * 4
         return int(min(_MAX_BLOCKS, max(_MIN_BLOCKS, math.ceil(factor_bytes / _BLOCK_BYTES))))
 
+    def _fallback_model(self) -> Recommender:
+        return Bias()
+
     def _fit(self, train: Ratings) -> None:
-        self._check_params()
         with numba_threads(self.n_threads, len(train)):
             self._fit_sgd(train)
 
@@ -162,7 +161,6 @@ class BiasedMF(Recommender):
             "use fewer n_factors or a sample of the ratings",
         )
         t0 = time.perf_counter()
-        self.fallback_ = Bias().fit(train)
         rng = np.random.default_rng(int(self.seed))
         n_blocks = int(self.n_blocks) if self.n_blocks is not None else self._auto_blocks(train)
         self.n_blocks_ = n_blocks
@@ -187,14 +185,9 @@ class BiasedMF(Recommender):
         reg_bias = np.float32(self.reg if self.reg_bias is None else self.reg_bias)
         log.debug("BiasedMF: %d x %d blocks arranged in %.2fs", n_blocks, n_blocks, _since(t0))
 
-        self.train_rmse_, self.epoch_seconds_ = [], []
-        epochs = range(int(self.n_epochs))
-        bar = None
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=int(self.n_epochs), desc="BiasedMF", unit="epoch")
-        for epoch in epochs:
+        self.history_ = {"train_rmse": [], "seconds": []}
+        bar = progress_bar(self.show_progress, int(self.n_epochs), "BiasedMF", "epoch")
+        for epoch in range(int(self.n_epochs)):
             t1 = time.perf_counter()
             sse = sgd_epoch(
                 block_ptr,
@@ -213,8 +206,8 @@ class BiasedMF(Recommender):
                 reg_bias,
             )
             train_rmse = math.sqrt(sse / n)
-            self.train_rmse_.append(train_rmse)
-            self.epoch_seconds_.append(_since(t1))
+            self.history_["train_rmse"].append(train_rmse)
+            self.history_["seconds"].append(_since(t1))
             if self.show_progress:
                 log.info(
                     "BiasedMF epoch %d/%d: train RMSE %.5f (%.2fs)",
@@ -227,9 +220,10 @@ class BiasedMF(Recommender):
                 bar.update()
         if bar is not None:
             bar.close()
-        if not np.isfinite(self.train_rmse_[-1]):
+        if not np.isfinite(self.history_["train_rmse"][-1]):
             raise ValueError(
-                f"BiasedMF diverged (training RMSE {self.train_rmse_[-1]}); use a smaller lr "
+                f"BiasedMF diverged (training RMSE {self.history_['train_rmse'][-1]}); use a "
+                f"smaller lr "
                 f"than {self.lr!r}"
             )
         log.debug("BiasedMF: fitted in %.2fs", _since(t0))
@@ -249,8 +243,7 @@ class BiasedMF(Recommender):
                 pred,
             )
         fell_back = (users < 0) | (items < 0)
-        if fell_back.any():
-            pred[fell_back] = self.fallback_.biases_at(users[fell_back], items[fell_back])
+        pred[fell_back] = np.nan  # the Bias fallback answers these
         return self._clip(pred), fell_back
 
     # ---------------------------------------------------------- recommend
@@ -260,77 +253,6 @@ class BiasedMF(Recommender):
         """recommend_all: ``b_i + p_u . q_i`` (the prediction less ``mu + b_u``), one float64
         matrix product per block of users."""
         return factor_block_scorer(self.user_factors_, self.item_factors_, self.item_bias_)
-
-
-# ------------------------------------------------------------------ helpers (shared with svd.py)
-def factor_block_scorer(user_factors, item_factors, item_bias=None, user_bias=None, dtype=None):
-    """A block scorer for :meth:`Recommender.recommend_all` (see ``_block_scorer``):
-    ``score(users, lo, hi) = P[users] @ Q[lo:hi].T (+ b_i) (+ b_u)``, ``[len(users), hi - lo]``,
-    one BLAS matrix product (the biases ride along as extra columns of ones and biases).
-
-    ``P``: float[n_users, k], ``Q``: float[n_items, k], biases float[n]. ``dtype`` (default
-    float64): float64 agrees with the models' float64 prediction kernels to rounding (about
-    1e-15), so items rank as ``predict`` ranks them; float32 is about twice as fast and
-    rounds to about 1e-7. The result is the scorer's own buffer, reused by the next call.
-    """
-    dtype = np.dtype(np.float64 if dtype is None else dtype)
-    n_items = item_factors.shape[0]
-    item_cols = [item_factors]
-    if item_bias is not None:
-        item_cols.append(np.asarray(item_bias)[:, None])
-    if user_bias is not None:
-        item_cols.append(np.ones((n_items, 1)))
-    items = np.ascontiguousarray(np.hstack(item_cols), dtype=dtype)
-    buffer = {}
-
-    def score(users, lo, hi):
-        last = buffer.get("users")
-        if last is None or not np.array_equal(last, users):  # a new block (tiles share it)
-            cols = [user_factors[users]]
-            if item_bias is not None:
-                cols.append(np.ones((len(users), 1)))
-            if user_bias is not None:
-                cols.append(np.asarray(user_bias)[users][:, None])
-            block = np.hstack(cols, dtype=dtype) if len(cols) > 1 else cols[0].astype(dtype)
-            buffer["users"], buffer["block"] = users.copy(), block
-        size = len(users) * (hi - lo)
-        if buffer.get("out") is None or buffer["out"].size < size:
-            buffer["out"] = np.empty(size, dtype=dtype)
-        out = buffer["out"][:size].reshape(len(users), hi - lo)
-        return np.matmul(buffer["block"], items[lo:hi].T, out=out)
-
-    return score
-
-
-@contextmanager
-def numba_threads(n_threads: int | None, n_work: int):
-    """Run the block's Numba kernels on ``n_threads`` threads (``None``: as many as
-    ``numba.get_num_threads()`` for ``n_work >= PARALLEL_MIN``, else one); the calling
-    thread's setting is restored after."""
-    old = numba.get_num_threads()
-    if n_threads is None:
-        n_threads = old if n_work >= PARALLEL_MIN else 1
-    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
-
-
-def _check_int(model, name: str, minimum: int) -> None:
-    value = getattr(model, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_float(model, name: str, *, positive: bool = False) -> None:
-    value = getattr(model, name)
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        ok = bool(np.isfinite(value)) and (value > 0 if positive else value >= 0)
-    if not ok:
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def _since(t0: float) -> float:

@@ -14,9 +14,11 @@ from scipy.sparse.linalg import LinearOperator, svds
 from ..data import Ratings
 from ..kernels.factors import center_rows, multiply_csr_dense, reconstruct_at
 from ..memory import require
+from ._common import numba_threads
+from ._params import Int, OneOf
+from ._topn import factor_block_scorer
 from .base import Recommender
 from .baselines import Bias
-from .mf import _check_int, factor_block_scorer, numba_threads
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +44,19 @@ class SVD(Recommender):
 
     - ``"arpack"`` (default, the post's): ``scipy.sparse.linalg.svds`` (ARPACK Lanczos on the
       Gram matrix) with its start vector drawn from ``seed``; the matrix products run in
-      parallel Numba kernels. Exact to ARPACK's tolerance; reproduces the post's 0.945549.
+      parallel Numba kernels. Exact to ARPACK's tolerance; reproduces the post's figure.
     - ``"randomized"``: Halko, Martinsson & Tropp (2011), a Gaussian sketch of
       ``n_factors + n_oversamples`` columns refined by ``n_power_iter`` power iterations
-      (QR-normalized), numpy/scipy only. Approximate: RMSE 0.945510 on the post's split
-      (ARPACK 0.945549), 0.9545 on the synthetic ml-25m shape (ARPACK 0.9544), fitted there
-      in about 21 s against ARPACK's 26 s; slower than ARPACK on small data.
+      (QR-normalized), numpy/scipy only. Approximate (its RMSE and time beside ARPACK's are
+      in the benchmark pages of the docs); faster than ARPACK on large data, slower on small.
 
     When ``n_factors >= min(n_users, n_items)`` (tiny data), all ``min(n_users, n_items)``
     factors are kept, by a dense LAPACK SVD, with a warning.
 
-    Fallbacks (counted in ``n_fallback_``): a user without training ratings gets
-    :class:`~fastrec.models.baselines.Bias` (``mu + b_i``); a known user and an item
-    without training ratings get ``mean_u``, which is what the post's formula gives (the
-    item's column of ``Vt`` is 0).
+    Fallbacks (counted by :meth:`~fastrec.Recommender.predict_with_fallback`): a user
+    without training ratings gets :class:`~fastrec.models.baselines.Bias` (``mu + b_i``); a
+    known user and an item without training ratings get ``mean_u``, which is what the
+    post's formula gives (the item's column of ``Vt`` is 0).
 
     Parameters
     ----------
@@ -72,13 +73,23 @@ class SVD(Recommender):
     Attributes (after ``fit``)
     --------------------------
     user_mean_ : float64[n_users] (0 for a user without training ratings)
-    user_vectors_ : float64[n_users, k], singular_values_ : float64[k],
-    item_vectors_ : float64[n_items, k] (``Vt.T``)
+    user_factors_ : float64[n_users, k] (``U``), singular_values_ : float64[k],
+    item_factors_ : float64[n_items, k] (``Vt.T``)
     n_factors_ : int, the ``k`` used
     fallback_ : the fitted :class:`Bias`
     """
 
     post_label = "SVD"
+    _parameter_constraints = {
+        "n_factors": [Int(1)],
+        "solver": [OneOf(*SOLVERS)],
+        "seed": [Int(0)],
+        "n_oversamples": [Int(0)],
+        "n_power_iter": [Int(0)],
+    }
+    _fitted_state = (
+        "user_mean_", "user_factors_", "singular_values_", "item_factors_", "n_factors_",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -94,16 +105,10 @@ class SVD(Recommender):
         self.n_oversamples = n_oversamples
         self.n_power_iter = n_power_iter
 
-    def _check_params(self) -> None:
-        _check_int(self, "n_factors", 1)
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        _check_int(self, "seed", 0)
-        _check_int(self, "n_oversamples", 0)
-        _check_int(self, "n_power_iter", 0)
+    def _fallback_model(self) -> Recommender:
+        return Bias()
 
     def _fit(self, train: Ratings) -> None:
-        self._check_params()
         with numba_threads(None, len(train)):
             self._fit_svd(train)
 
@@ -128,7 +133,6 @@ class SVD(Recommender):
             f"SVD(n_factors={k}, solver={self.solver!r}) of a {n_users:,} x {n_items:,} matrix",
             "use fewer n_factors" + (" or solver='randomized'" if self.solver == "arpack" else ""),
         )
-        self.fallback_ = Bias().fit(train)
         self.user_mean_, centred = center_rows(csr.indptr, csr.data)
         # The same centred entries in CSC order, for products with the transpose.
         centred_csc = csc.data - self.user_mean_[csc.indices]
@@ -139,8 +143,8 @@ class SVD(Recommender):
         u, s, vt = self._factor(train, op, k, small, rng)
         order = np.argsort(-s, kind="stable")
         self.singular_values_ = np.ascontiguousarray(s[order])
-        self.user_vectors_ = np.ascontiguousarray(u[:, order])
-        self.item_vectors_ = np.ascontiguousarray(vt[order].T)
+        self.user_factors_ = np.ascontiguousarray(u[:, order])
+        self.item_factors_ = np.ascontiguousarray(vt[order].T)
         self.n_factors_ = len(order)
         log.debug("SVD(%s, k=%d): fitted in %.2fs", self.solver, k, time.perf_counter() - t0)
 
@@ -160,12 +164,11 @@ class SVD(Recommender):
         pred = np.empty(len(users), dtype=np.float64)
         with numba_threads(None, len(users)):
             reconstruct_at(
-                users, items, self.user_vectors_, self.singular_values_, self.item_vectors_, pred
+                users, items, self.user_factors_, self.singular_values_, self.item_factors_, pred
             )
         known_user = users >= 0
         pred[known_user] += self.user_mean_[users[known_user]]  # unknown item: mean_u
-        if not known_user.all():
-            pred[~known_user] = self.fallback_.biases_at(users[~known_user], items[~known_user])
+        pred[~known_user] = np.nan  # the Bias fallback answers these
         return self._clip(pred), (users < 0) | (items < 0)
 
     _score_bytes = 8
@@ -173,7 +176,7 @@ class SVD(Recommender):
     def _block_scorer(self):
         """recommend_all: ``U[u] . (s Vt)[:, i]`` (the prediction less ``mean_u``), one float64
         matrix product per block of users."""
-        return factor_block_scorer(self.user_vectors_, self.item_vectors_ * self.singular_values_)
+        return factor_block_scorer(self.user_factors_, self.item_factors_ * self.singular_values_)
 
 
 class _CentredOperator(LinearOperator):
