@@ -29,7 +29,7 @@ from .models import (
 from .persistence import load_model, save_model
 from .split import kfold, ml100k_folds, predefined_split, train_test_split
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "datasets",

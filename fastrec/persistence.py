@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._version import __version__
 from .errors import NotFittedError
 from .memory import require
 
@@ -104,8 +105,6 @@ def save_model(model, path: str | os.PathLike, *, compress: bool = False) -> Pat
         raise NotFittedError(f"{name} is not fitted yet; call fit(train) before saving it")
     writer = _Writer()
     record = writer.model(model, name)  # every TypeError is raised here, before any write
-    from . import __version__
-
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -269,8 +268,6 @@ class _Reader:
         return ValueError(f"{self.where}: {what}")
 
     def load(self):
-        from . import __version__
-
         if MANIFEST not in self.names:
             raise self.bad(f"not a fastrec model file: a zip archive without {MANIFEST}")
         if self.zf.getinfo(MANIFEST).file_size > 1 << 30:
