@@ -1,41 +1,22 @@
 """Saving and loading fitted models in one file, without pickle.
 
->>> fastrec.save_model(model, "itemknn.fastrec")   # doctest: +SKIP
->>> same = fastrec.load_model("itemknn.fastrec")    # doctest: +SKIP
+A model declares its fitted state (``Recommender.state_attributes()``); this module writes
+exactly that, and the model rebuilds what is derived after loading (``_rebuild``). The file
+(``.fastrec`` by convention) is a zip archive and a valid ``.npz``: ``fastrec.json`` (format,
+``format_version`` 2, the writers' versions, and ``model``: ``class``, ``params``,
+``state``), ``arrays/<n>.npy`` (each array once, even where the model and its fallback share
+it) and ``keras/<n>.keras`` (:mod:`fastrec.keras_files`). A state value is a JSON scalar or a
+record with a ``type``: ``float`` (NaN, infinities), ``scalar`` (numpy), ``list``, ``tuple``,
+``dict``, ``ndarray``, ``csr``, ``index`` (:class:`pandas.Index`), ``model`` (nested, e.g.
+the fallback) or ``keras``; anything else is a ``TypeError`` naming the attribute, raised
+before anything is written.
 
-A model declares its fitted state (``Recommender.state_attributes()``: the base's id maps,
-counts, mean, range, seen items and fallback, plus the model's own ``_fitted_state``); this
-module writes exactly that, and the model rebuilds everything derived after loading
-(``_rebuild``). The file (``.fastrec`` by convention) is a zip archive:
-
-``fastrec.json``
-    The manifest: ``format`` (``"fastrec-model"``), ``format_version`` (2), the versions of
-    fastrec, numpy (and Keras) that wrote it, and ``model``: the model's ``class``, its
-    constructor ``params`` and its ``state``, one value per declared attribute.
-``arrays/<n>.npy``
-    Every array, in numpy's ``.npy`` format (an array shared by the model and its fallback
-    is written once). The archive is a valid ``.npz``.
-``keras/<n>.keras``
-    Each Keras network in Keras' own format, loaded with ``safe_mode=True`` after its
-    ``config.json`` is screened (Keras' own modules only, no ``Lambda``, no functions).
-
-A value is one of a small fixed set: a JSON scalar (null, bool, int, str, finite float), or
-an object with a ``type``: ``float`` (NaN, infinities), ``scalar`` (a numpy scalar:
-``dtype``, ``value``), ``list`` / ``tuple`` / ``dict`` (string keys) of values,
-``ndarray`` (``member``), ``csr`` (``data``, ``indices``, ``indptr`` arrays and ``shape``),
-``index`` (a :class:`pandas.Index`: ``values`` array, ``dtype``, ``name``), ``model`` (a
-nested fitted model such as the fallback: ``class``, ``params``, ``state``) and ``keras``
-(``member``). Anything else raises ``TypeError`` naming the attribute, before anything is
-written.
-
-Safety: loading never unpickles (``allow_pickle=False``; object arrays refused), never
-imports a module named in the file (classes come from the registry that
-:mod:`fastrec.models` fills), and checks the manifest, each array's header against its
-member's size, the total size against free memory, sparse indices, the declared state
-(missing or extra attributes) and the base invariants; a bad file raises ``ValueError``
-naming the file and the problem. Files of format version 1 (fastrec 0.1's, which saved
-every attribute) are refused with a message naming the version: refit and save again.
-Writes are atomic: a temporary file beside ``path``, renamed over it when complete.
+Safety: no pickle (``allow_pickle=False``, object arrays refused), no module named by the
+file is imported (classes come from the registry :mod:`fastrec.models` fills), and the
+manifest, array headers against member sizes, total size against free memory, sparse indices,
+the declared state and the base invariants are checked: a bad file raises ``ValueError``
+naming the file. Format version 1 files (fastrec 0.1 saved every attribute) are refused
+with a message naming the version. Writes are atomic (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -46,10 +27,8 @@ import logging
 import math
 import os
 import re
-import shutil
 import sys
 import tempfile
-import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -60,6 +39,7 @@ import scipy.sparse as sp
 
 from ._version import __version__
 from .errors import NotFittedError
+from .keras_files import read_network, write_network
 from .memory import require
 
 log = logging.getLogger(__name__)
@@ -70,10 +50,7 @@ FORMAT = "fastrec-model"
 FORMAT_VERSION = 2
 EXTENSION = ".fastrec"
 MANIFEST = "fastrec.json"
-#: The oldest Keras whose ``safe_mode`` has no known bypass (CVE-2025-1550, -8747, -9906).
-MIN_KERAS_VERSION = (3, 11)
 _DATE = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: the same model gives the same bytes
-_KERAS_CODE = {"Lambda", "function", "__lambda__", "TFSMLayer"}  # config entries that are code
 _MEMBER = re.compile(r"(arrays/[0-9]+\.npy|keras/[0-9]+\.keras)")
 
 #: The model classes a file may name, by class name (filled by :mod:`fastrec.models`).
@@ -130,7 +107,7 @@ def save_model(model, path: str | os.PathLike, *, compress: bool = False) -> Pat
                     with zf.open(_info(member, how), "w", force_zip64=True) as f:
                         np.lib.format.write_array(f, array, allow_pickle=False)
                 for member, network in writer.networks:
-                    _write_network(zf, _info(member, how), network)
+                    write_network(zf, _info(member, how), network)
             fh.flush()
             os.fsync(fh.fileno())
         umask = os.umask(0)
@@ -151,23 +128,13 @@ def _info(name: str, how: int) -> zipfile.ZipInfo:
     return info
 
 
-def _write_network(zf: zipfile.ZipFile, info: zipfile.ZipInfo, network) -> None:
-    with tempfile.TemporaryDirectory(prefix="fastrec-keras-") as tmp:
-        file = os.path.join(tmp, "network.keras")
-        with warnings.catch_warnings():  # Keras 3's NumPy 2 copy-keyword warning
-            warnings.filterwarnings("ignore", message="__array__ implementation")
-            network.save(file)
-        with open(file, "rb") as src, zf.open(info, "w") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-
-
 class _Writer:
     """Turns declared state into manifest values, collecting arrays and networks."""
 
     def __init__(self):
         self.arrays: list[tuple[str, np.ndarray]] = []
         self.networks: list[tuple[str, object]] = []
-        self._written: dict[int, tuple[object, str]] = {}  # id(array) -> (array, member)
+        self._written: dict[int, tuple] = {}  # id(array or index) -> (it, member or record)
 
     def model(self, model, where: str) -> dict:
         state = {}
@@ -221,17 +188,22 @@ class _Writer:
         return {"type": "ndarray", "member": seen[1]}
 
     def _index(self, index: pd.Index, where: str) -> dict:
+        seen = self._written.get(id(index))
+        if seen is not None and seen[0] is index:  # the model's and its fallback's id maps
+            return seen[1]
         values = index.to_numpy()
         if values.dtype.kind == "O" or index.dtype.kind not in "biuf":
             if not all(isinstance(x, str) for x in values):
                 raise TypeError(f"cannot save {where}: ids must be all numbers or all strings")
             values = values.astype(str)
-        return {
+        record = {
             "type": "index",
             "dtype": str(index.dtype),
             "name": index.name if isinstance(index.name, str) else None,
             "values": self._array(values, where),
         }
+        self._written[id(index)] = (index, record)
+        return record
 
 
 # ===================================================================== loading
@@ -263,6 +235,7 @@ class _Reader:
         self.zf, self.where = zf, where
         self.names = set(zf.namelist())
         self.arrays: dict[str, np.ndarray] = {}
+        self.indexes: dict[tuple, pd.Index] = {}
 
     def bad(self, what: str) -> ValueError:
         return ValueError(f"{self.where}: {what}")
@@ -371,16 +344,23 @@ class _Reader:
         if kind == "csr":
             return self.csr(v, where)
         if kind == "index":
-            values = self.array(v["values"]["member"], where)
-            dtype = v["dtype"]
-            if values.dtype.kind == "U":
-                values = values.astype(object)
-            return pd.Index(values, dtype=None if dtype == "object" else dtype, name=v["name"])
+            return self.index(v, where)
         if kind == "model":
             return self.model(v, f"{where}")
         if kind == "keras":
             return self.network(v["member"], where)
         raise self.bad(f"{where}: unknown value type {kind!r}")
+
+    def index(self, v: dict, where: str) -> pd.Index:
+        """The id map; one object for every record of the same member (model and fallback)."""
+        key = (v["values"]["member"], v["dtype"], v["name"])
+        if key not in self.indexes:
+            values = self.array(key[0], where)
+            if values.dtype.kind == "U":
+                values = values.astype(object)
+            dtype = None if key[1] == "object" else key[1]
+            self.indexes[key] = pd.Index(values, dtype=dtype, name=key[2])
+        return self.indexes[key]
 
     def array(self, member: str, where: str) -> np.ndarray:
         if member in self.arrays:
@@ -420,49 +400,7 @@ class _Reader:
     def network(self, member: str, where: str):
         if not isinstance(member, str) or not _MEMBER.fullmatch(member) or member not in self.names:
             raise self.bad(f"{where}: the Keras member {member!r} is missing")
-        with tempfile.TemporaryDirectory(prefix="fastrec-keras-") as tmp:
-            file = os.path.join(tmp, "network.keras")
-            with self.zf.open(member) as src, open(file, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            self.screen_network(file, member)  # before Keras is even imported
-            keras = self.owner.keras_module()  # the model's own Keras, set up as it trains
-            found = tuple(int(p) for p in re.findall(r"[0-9]+", keras.__version__)[:2])
-            if found < MIN_KERAS_VERSION:
-                raise ImportError(
-                    f"{self.where}: loading its Keras network safely needs keras >= "
-                    f"{'.'.join(map(str, MIN_KERAS_VERSION))}; installed: {keras.__version__}"
-                )
-            try:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="__array__ implementation")
-                    return keras.saving.load_model(file, safe_mode=True)
-            except Exception as e:  # Keras' own loader: any failure means a bad member
-                raise self.bad(f"Keras could not load its network {member}: {e}") from None
-
-    def screen_network(self, file: str, member: str) -> None:
-        """Refuse a network whose configuration names anything but Keras' own objects."""
-        try:
-            with zipfile.ZipFile(file) as network:
-                config = json.loads(network.read("config.json"), parse_constant=_no_constant)
-        except (zipfile.BadZipFile, KeyError, ValueError, zlib.error, EOFError) as e:
-            raise self.bad(f"its Keras network {member} is not a valid .keras file ({e})") from None
-        stack = [config]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, list):
-                stack.extend(node)
-            if not isinstance(node, dict):
-                continue
-            module, registered = node.get("module"), node.get("registered_name")
-            if module is not None and not (
-                isinstance(module, str) and (module == "keras" or module.startswith("keras."))
-            ):
-                raise self.bad(f"its Keras network {member} refers to the module {module!r}")
-            if node.get("class_name") in _KERAS_CODE:
-                raise self.bad(f"its Keras network {member} holds a {node['class_name']!r} (code)")
-            if isinstance(registered, str) and ">" in registered:
-                raise self.bad(f"its Keras network {member} needs the custom object {registered!r}")
-            stack.extend(node.values())
+        return read_network(self.zf, member, self.owner.keras_module, self.where)
 
 
 def _no_constant(name: str):

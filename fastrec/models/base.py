@@ -175,8 +175,8 @@ class Recommender:
     def fit(self, train: Ratings) -> Recommender:
         """Learn from ``train`` (a :class:`~fastrec.Ratings`); returns ``self``.
 
-        Checks the parameters, records the base state (id maps, counts, mean, range), fits
-        the fallback model, then the model itself (``_fit``), then rebuilds its derived
+        Checks the parameters, records the base state (id maps, counts, mean, range, seen
+        items), fits the fallback model (which shares those arrays), then the model itself (``_fit``), then rebuilds its derived
         structures (``_rebuild``).
         """
         if not isinstance(train, Ratings):
@@ -193,12 +193,15 @@ class Recommender:
         self.item_n_train_ = train.item_counts()
         self.global_mean_ = float(train.ratings.mean())
         self.rating_range_ = (float(train.ratings.min()), float(train.ratings.max()))
-        fallback = self._fallback_model()
-        self.fallback_ = None if fallback is None else fallback.fit(train)
-        self._fit(train)
         self.seen_indptr_, self.seen_items_ = group_items_by_user(
             train.user_codes, train.item_codes, train.n_users
         )
+        fallback = self._fallback_model()
+        self.fallback_ = None if fallback is None else fallback.fit(train)
+        if self.fallback_ is not None:  # the same training set: share its base arrays
+            for attr in BASE_STATE[:-1]:
+                setattr(self.fallback_, attr, getattr(self, attr))
+        self._fit(train)
         self._rebuild()
         return self
 
