@@ -1,8 +1,8 @@
 """Every fastrec model, one module per family, all behind `base.Recommender`."""
 
-from .als import ALS
 from ..errors import NotFittedError
 from ..persistence import register
+from .als import ALS
 from .base import Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
 from .keras_models import DotProduct, DotProductBias, NeuralNet

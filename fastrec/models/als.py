@@ -40,7 +40,7 @@ class ALS(Recommender):
     ``[y_i, 1]`` that gives ``[x_u, b_u]`` (a Cholesky factorization of the normal equations),
     then the same for every item with the users fixed (see
     :func:`fastrec.kernels.als.solve_biased_rows`). Each half-step minimises the objective
-    over its block, so the objective (``loss_history_``) never increases. Every row writes
+    over its block, so the objective (``history_["loss"]``) never increases. Every row writes
     its own output, so the result is the same for a given ``seed`` whatever the number of
     threads.
 
@@ -106,14 +106,7 @@ class ALS(Recommender):
         seed: int = 0,
         show_progress: bool = False,
     ):
-        self.n_factors = n_factors
-        self.n_iter = n_iter
-        self.reg = reg
-        self.reg_bias = reg_bias
-        self.weighted = weighted
-        self.init_std = init_std
-        self.seed = seed
-        self.show_progress = show_progress
+        self._store_params(locals())
 
     # ------------------------------------------------------------ fitting
     def _fallback_model(self) -> Recommender:

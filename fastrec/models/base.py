@@ -119,6 +119,13 @@ class Recommender:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
+    def _store_params(self, values: dict) -> None:
+        """Store the constructor's arguments as they are (scikit-learn style): call as
+        ``self._store_params(locals())`` first thing in ``__init__``; nothing is checked
+        here (``fit`` does that)."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self, deep: bool = True) -> dict:
         """The constructor's keyword arguments and their current values."""
         return {name: getattr(self, name) for name in self._param_names()}
@@ -176,8 +183,8 @@ class Recommender:
         """Learn from ``train`` (a :class:`~fastrec.Ratings`); returns ``self``.
 
         Checks the parameters, records the base state (id maps, counts, mean, range, seen
-        items), fits the fallback model (which shares those arrays), then the model itself (``_fit``), then rebuilds its derived
-        structures (``_rebuild``).
+        items), fits the fallback model (which shares those arrays), then the model itself
+        (``_fit``), then rebuilds its derived structures (``_rebuild``).
         """
         if not isinstance(train, Ratings):
             raise TypeError(

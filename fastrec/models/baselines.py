@@ -126,9 +126,7 @@ class Bias(Recommender):
     _fitted_state = ("user_bias_", "item_bias_")
 
     def __init__(self, reg_user: float = 5.0, reg_item: float = 3.0, n_iter: int = 10):
-        self.reg_user = reg_user
-        self.reg_item = reg_item
-        self.n_iter = n_iter
+        self._store_params(locals())
 
     def _fit(self, train: Ratings) -> None:
         csr, csc = train.csr, train.csc

@@ -128,16 +128,7 @@ class BiasedMF(Recommender):
         n_threads: int | None = None,
         show_progress: bool = False,
     ):
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.lr = lr
-        self.reg = reg
-        self.reg_bias = reg_bias
-        self.init_std = init_std
-        self.n_blocks = n_blocks
-        self.seed = seed
-        self.n_threads = n_threads
-        self.show_progress = show_progress
+        self._store_params(locals())
 
     # ---------------------------------------------------------------- fit
     def _auto_blocks(self, train: Ratings) -> int:

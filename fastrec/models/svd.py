@@ -99,11 +99,7 @@ class SVD(Recommender):
         n_oversamples: int = 10,
         n_power_iter: int = 8,
     ):
-        self.n_factors = n_factors
-        self.solver = solver
-        self.seed = seed
-        self.n_oversamples = n_oversamples
-        self.n_power_iter = n_power_iter
+        self._store_params(locals())
 
     def _fallback_model(self) -> Recommender:
         return Bias()

@@ -112,15 +112,7 @@ class SVDpp(Recommender):
         seed: int = 0,
         show_progress: bool = False,
     ):
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.lr = lr
-        self.reg = reg
-        self.lr_bias = lr_bias
-        self.reg_bias = reg_bias
-        self.init_std = init_std
-        self.seed = seed
-        self.show_progress = show_progress
+        self._store_params(locals())
 
     # ------------------------------------------------------------ fitting
     def _fallback_model(self) -> Recommender:
