@@ -5,8 +5,10 @@
 """
 
 from . import datasets, eda
-from .data import Ratings, load_ratings
+from ._version import __version__
+from .data import Ratings
 from .evaluate import evaluate_all
+from .io import load_ratings
 from .metrics import mae, ndcg_at_k, precision_at_k, ranking_metrics, recall_at_k, rmse
 from .models import (
     ALS,
@@ -29,9 +31,8 @@ from .models import (
 from .persistence import load_model, save_model
 from .split import kfold, ml100k_folds, predefined_split, train_test_split
 
-from ._version import __version__  # noqa: E402
-
 __all__ = [
+    "__version__",
     "datasets",
     "eda",
     "Ratings",

@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .data import Ratings, load_ratings
+from .data import Ratings
+from .io import load_ratings
 
 log = logging.getLogger(__name__)
 

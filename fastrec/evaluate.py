@@ -12,7 +12,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .data import Ratings, load_ratings
+from .data import Ratings
+from .io import load_ratings
 from .memory import InsufficientMemoryError
 from .metrics import _threshold, mae, parse_ranking_metric, ranking_metrics, rmse
 from .models import MODELS, Recommender

@@ -41,7 +41,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .data import Ratings, load_ratings
+from .data import Ratings
+from .io import load_ratings
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import Ratings, load_ratings
+from .data import Ratings
+from .io import load_ratings
 
 
 def train_test_split(
