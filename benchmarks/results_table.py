@@ -40,7 +40,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def build_table(path: Path, repeats: int) -> str:
-    runs = [fastrec.evaluate_all(path, progress=False) for _ in range(repeats)]
+    runs = [fastrec.evaluate_all(path, show_progress=False) for _ in range(repeats)]
     table = runs[0].set_index("model")
     for col in ("fit_s", "predict_s"):
         table[col] = pd.concat([r.set_index("model")[col] for r in runs], axis=1).median(axis=1)

@@ -5,7 +5,8 @@
 >>> movies = synthetic_movies("ml-100k", seed=0)  # movieId, title, genres  # doctest: +SKIP
 
 The real releases, downloaded from GroupLens and cached: :func:`movielens` (ratings) and
-:func:`movielens_movies` (titles, genres), from :mod:`fastrec.movielens`.
+:func:`movielens_movies` (titles, genres), from :mod:`fastrec.movielens`; a movies file read
+from disk: :func:`load_movies`, from :mod:`fastrec.movies`.
 
 The generator (:func:`synthetic`) matches each release's numbers of users, items and
 ratings exactly and its rating scale, mean and spread approximately, with heavy-tailed user
@@ -32,15 +33,8 @@ from .kernels.synthetic import (
     score_user_items,
     sort_user_items,
 )
-from .movielens import (
-    RELEASES,
-    default_cache_dir,
-    download_movielens,
-    join_genre_flags,
-    load_movies,
-    movielens,
-    movielens_movies,
-)
+from .movielens import RELEASES, default_cache_dir, download_movielens, movielens, movielens_movies
+from .movies import join_genre_flags, load_movies
 
 log = logging.getLogger(__name__)
 

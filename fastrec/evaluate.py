@@ -155,7 +155,7 @@ def evaluate_all(
     test_size: float = 0.2,
     seed: int | None = 7,
     warmup: bool = True,
-    progress: bool | None = None,
+    show_progress: bool | None = None,
     metrics=None,
     relevance_threshold: float = 4.0,
 ) -> pd.DataFrame:
@@ -170,7 +170,7 @@ def evaluate_all(
     test_size, seed : the split, :func:`fastrec.train_test_split` (the post's by default)
     warmup : compile each model's Numba kernels on a tiny set first, so that ``fit_s`` and
         ``predict_s`` measure run time; the compile time is reported as ``compile_s``.
-    progress : show a progress bar; ``None`` shows one when stderr is a terminal.
+    show_progress : show a progress bar; ``None`` shows one when stderr is a terminal.
     metrics : the score columns, in order: ``None`` (``["rmse", "mae"]``) or a list of
         ``rmse``, ``mae``, ``precision@K``, ``recall@K``, ``ndcg@K`` (case-insensitive), e.g.
         ``["rmse", "mae", "precision@10", "recall@10", "ndcg@10"]``. The ranking metrics
@@ -200,7 +200,7 @@ def evaluate_all(
         warnings.warn(note, stacklevel=2)
         log.warning(note)
     train, test = train_test_split(ratings, test_size=test_size, seed=seed)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = sys.stderr.isatty() if show_progress is None else bool(show_progress)
     rows = []
     bar = tqdm(chosen, desc="evaluate", unit="model", disable=not show, leave=False)
     for model in bar:

@@ -68,14 +68,20 @@ def _check(pred, truth) -> tuple[np.ndarray, np.ndarray]:
         )
     if len(pred) == 0:
         raise ValueError("pred and truth are empty; nothing to score")
-    for name, arr in (("pred", pred), ("truth", truth)):
+    _require_finite(pred=pred, truth=truth)
+    return pred, truth
+
+
+def _require_finite(**arrays: np.ndarray) -> None:
+    """A ValueError naming the first array with a NaN or infinite value, how many it has and
+    where the first is."""
+    for name, arr in arrays.items():
         bad = ~np.isfinite(arr)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"{name} has {int(bad.sum())} NaN or infinite value(s), first at position {k}"
             )
-    return pred, truth
 
 
 def rmse(pred, truth) -> float:
@@ -289,13 +295,7 @@ def _check_ranking(users, truth, pred) -> tuple[np.ndarray, int, np.ndarray, np.
         )
     if len(users) == 0:
         raise ValueError("users, truth and pred are empty; nothing to score")
-    for name, arr in (("truth", truth), ("pred", pred)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{name} has {int(bad.sum())} NaN or infinite value(s), first at position {k}"
-            )
+    _require_finite(truth=truth, pred=pred)
     codes, uniques = pd.factorize(users)  # hash-based: O(n), any hashable id
     missing = codes < 0
     if missing.any():

@@ -17,7 +17,8 @@ both); the archive address is ``$FASTREC_MOVIELENS_URL`` if set, else GroupLens'
 (``base_url=`` overrides both; a mirror must serve ``<base_url>/<name>.zip``).
 
 The MovieLens data are licensed by GroupLens for research use (see each release's README);
-fastrec downloads them on request and never ships them.
+fastrec downloads them on request and never ships them. Reading a release's movies file
+(``movies.csv``, ``movies.dat``, ``u.item``) is :mod:`fastrec.movies`.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import pandas as pd
 
 from .data import Ratings
 from .io import load_ratings
+from .movies import load_movies
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ __all__ = [
     "download_movielens",
     "movielens",
     "movielens_movies",
-    "load_movies",
 ]
 
 #: GroupLens' archive of the MovieLens releases.
@@ -148,7 +148,7 @@ def download_movielens(
     name: str,
     *,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    show_progress: bool | None = None,
     base_url: str | None = None,
 ) -> Path:
     """Directory of the unpacked release ``name``, downloading and verifying it if needed.
@@ -158,8 +158,8 @@ def download_movielens(
     name : one of ``RELEASES``: ml-100k, ml-latest-small, ml-1m, ml-10m, ml-20m, ml-25m
     cache_dir : where releases are kept (``<cache_dir>/movielens/<name>/``); default
         :func:`default_cache_dir` (``$FASTREC_CACHE`` or ``~/.cache/fastrec``).
-    progress : show tqdm progress bars for the download and the unpacking; ``None`` shows
-        them when stderr is a terminal.
+    show_progress : show tqdm progress bars for the download and the unpacking; ``None``
+        shows them when stderr is a terminal.
     base_url : where ``<name>.zip`` is served; default ``$FASTREC_MOVIELENS_URL`` or
         GroupLens' archive (:data:`BASE_URL`).
 
@@ -190,7 +190,7 @@ def download_movielens(
             f"Delete it (fastrec will download {release.name} again) or pass another cache_dir"
         )
     url = _url(release, base_url)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    show = sys.stderr.isatty() if show_progress is None else bool(show_progress)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -216,7 +216,7 @@ def movielens(
     name: str,
     *,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    show_progress: bool | None = None,
     base_url: str | None = None,
 ) -> Ratings:
     """The ratings of the MovieLens release ``name``, downloaded on first use.
@@ -231,7 +231,9 @@ def movielens(
     >>> fastrec.evaluate_all(ratings)     # doctest: +SKIP
     """
     release = _release(name)
-    folder = download_movielens(name, cache_dir=cache_dir, progress=progress, base_url=base_url)
+    folder = download_movielens(
+        name, cache_dir=cache_dir, show_progress=show_progress, base_url=base_url
+    )
     return load_ratings(folder / release.ratings_file)
 
 
@@ -239,7 +241,7 @@ def movielens_movies(
     name: str,
     *,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool | None = None,
+    show_progress: bool | None = None,
     base_url: str | None = None,
 ) -> pd.DataFrame:
     """The movies of the MovieLens release ``name``: columns ``movieId, title, genres``.
@@ -247,53 +249,13 @@ def movielens_movies(
     Downloads the release on first use, like :func:`movielens`. ``genres`` is a
     ``|``-separated string as in ``movies.csv`` (``"Adventure|Animation|Children"``), for
     every release (ml-100k's 19 genre flags are joined the same way); a movie without a
-    genre has ``"(no genres listed)"``. See :func:`load_movies`.
+    genre has ``"(no genres listed)"``. See :func:`fastrec.movies.load_movies`.
     """
     release = _release(name)
-    folder = download_movielens(name, cache_dir=cache_dir, progress=progress, base_url=base_url)
+    folder = download_movielens(
+        name, cache_dir=cache_dir, show_progress=show_progress, base_url=base_url
+    )
     return load_movies(folder / release.movies_file)
-
-
-#: What :func:`load_movies` returns for a movie without a genre (as MovieLens writes it).
-NO_GENRES = "(no genres listed)"
-
-#: ml-100k's genres, in the order of the flags of ``u.item`` (as in its ``u.genre``).
-ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
-)  # fmt: skip
-
-
-def load_movies(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a MovieLens movies file into a DataFrame ``movieId (int64), title, genres (str)``.
-
-    Formats, by file name: ``movies.csv`` (every release since ml-20m, with header
-    ``movieId,title,genres``), ``movies.dat`` (ml-1m, ml-10m: ``MovieID::Title::Genres``)
-    and ml-100k's ``u.item`` (``|``-separated, 19 genre flags; their names are read from
-    ``u.genre`` beside it where present). ``genres`` is always one ``|``-separated string,
-    ``"(no genres listed)"`` for none (ml-100k's ``unknown`` flag counts as none).
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and
-    what was expected for anything else.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (expected a MovieLens movies file)")
-    name = path.name.lower()
-    if name.endswith(".csv"):
-        movies = _read_movies_csv(path)
-    elif name.endswith(".dat"):
-        movies = _read_movies_dat(path)
-    elif name.endswith(".item"):
-        movies = _read_u_item(path)
-    else:
-        raise ValueError(
-            f"{path}: unknown movies format; expected movies.csv (movieId,title,genres), "
-            "movies.dat (ml-1m/ml-10m) or u.item (ml-100k)"
-        )
-    movies["genres"] = movies["genres"].fillna("").str.strip().replace("", NO_GENRES)
-    return movies.reset_index(drop=True)
 
 
 # ============================================================ release and URL
@@ -326,8 +288,6 @@ def _download(url: str, release: Release, root: Path, show: bool) -> Path:
     Raises DownloadError (and removes the file) for an unreachable server, an HTTP error,
     or fewer bytes than the server announced.
     """
-    from tqdm.auto import tqdm
-
     what = f"download {release.name} from {url}"
     advice = (
         "check the network connection (and any proxy), or set "
@@ -351,36 +311,22 @@ def _download(url: str, release: Release, root: Path, show: bool) -> Path:
                 raise DownloadError(
                     f"could not {what} ({_describe(reason)}); the machine may be offline: {advice}"
                 ) from None
+
+            def read(size: int) -> bytes:
+                try:
+                    return response.read(size)
+                except (http.client.HTTPException, OSError) as err:
+                    raise DownloadError(
+                        f"could not {what}: the transfer broke off after {out.tell():,} bytes "
+                        f"({_describe(err)}); run again; nothing was written to the cache"
+                    ) from None
+
             with response:
                 length = response.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
-                got = 0
-                bar = tqdm(
-                    total=expected or release.size,
-                    desc=f"download {release.name}",
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    disable=not show,
-                    leave=False,
-                )
-                try:
-                    while True:
-                        try:
-                            chunk = response.read(_CHUNK)
-                        except (http.client.HTTPException, OSError) as err:
-                            raise DownloadError(
-                                f"could not {what}: the transfer broke off after {got:,} bytes "
-                                f"({_describe(err)}); run again; nothing was written to the "
-                                "cache"
-                            ) from None
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        got += len(chunk)
-                        bar.update(len(chunk))
-                finally:
-                    bar.close()
+                total = expected or release.size
+                with _bytes_bar(total, f"download {release.name}", show) as bar:
+                    got = _copy(read, out.write, bar)
         if expected is not None and got != expected:
             raise DownloadError(
                 f"could not {what}: the transfer was cut short ({got:,} of {expected:,} "
@@ -391,6 +337,32 @@ def _download(url: str, release: Release, root: Path, show: bool) -> Path:
     except BaseException:  # KeyboardInterrupt too: never leave the partial file behind
         _remove(archive)
         raise
+
+
+def _bytes_bar(total: int | None, desc: str, show: bool):
+    """A tqdm bar counting bytes (KiB, MiB), gone when closed; hidden unless ``show``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not show,
+        leave=False,
+    )
+
+
+def _copy(read, write, bar) -> int:
+    """Copy ``read(_CHUNK)`` to ``write`` until it returns nothing, ticking ``bar``; returns
+    the number of bytes copied."""
+    copied = 0
+    while chunk := read(_CHUNK):
+        write(chunk)
+        copied += len(chunk)
+        bar.update(len(chunk))
+    return copied
 
 
 def _describe(reason) -> str:
@@ -431,8 +403,6 @@ def _unpack(archive: Path, url: str, release: Release, final: Path, show: bool) 
 
     The archive's single top directory (``ml-10M100K/`` in ml-10m) is flattened away.
     """
-    from tqdm.auto import tqdm
-
     tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{release.name}-", dir=final.parent))
     try:
         try:
@@ -440,25 +410,12 @@ def _unpack(archive: Path, url: str, release: Release, final: Path, show: bool) 
                 members = [m for m in zf.infolist() if not m.is_dir()]
                 prefix = _common_top(members)
                 total = sum(m.file_size for m in members)
-                bar = tqdm(
-                    total=total,
-                    desc=f"unpack {release.name}",
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    disable=not show,
-                    leave=False,
-                )
-                try:
+                with _bytes_bar(total, f"unpack {release.name}", show) as bar:
                     for m in members:
                         target = tmp / _safe_relative(m.filename[len(prefix) :], url)
                         target.parent.mkdir(parents=True, exist_ok=True)
                         with zf.open(m) as src, open(target, "wb") as dst:
-                            while chunk := src.read(_CHUNK):
-                                dst.write(chunk)
-                                bar.update(len(chunk))
-                finally:
-                    bar.close()
+                            _copy(src.read, dst.write, bar)
         except (zipfile.BadZipFile, EOFError) as err:
             raise DownloadError(
                 f"{url}: the archive cannot be unpacked ({err}); it was discarded; run again"
@@ -529,112 +486,3 @@ def _remove_stale_temporaries(root: Path) -> None:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
         except OSError:  # pragma: no cover - best effort
             pass
-
-
-# ============================================================== movies files
-
-
-def _read_movies_csv(path: Path) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(
-            f"{path}: could not be read as a MovieLens movies.csv ({err}); expected the header "
-            "'movieId,title,genres', then lines like '1,Toy Story (1995),Animation|Comedy'"
-        ) from None
-    missing = [c for c in ("movieId", "genres") if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{path}, line 1: missing column(s) {missing}; expected the header "
-            f"'movieId,title,genres', found {list(df.columns)}"
-        )
-    if "title" not in df.columns:
-        df["title"] = ""
-    return pd.DataFrame(
-        {
-            "movieId": _movie_ids(df["movieId"], path, header=True),
-            "title": df["title"],
-            "genres": df["genres"],
-        }
-    )
-
-
-def _read_movies_dat(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:  # ml-1m is Latin-1
-        text = raw.decode("latin-1")
-    lines = pd.Series([ln for ln in text.splitlines() if ln.strip()], dtype=object)
-    if lines.empty:
-        raise ValueError(f"{path}: no movies; expected lines like '1::Toy Story (1995)::Comedy'")
-    head = lines.str.split("::", n=1, expand=True)
-    tail = head[1].str.rsplit("::", n=1, expand=True) if head.shape[1] == 2 else None
-    if tail is None or tail.shape[1] != 2 or tail[1].isna().any():
-        bad = 0 if tail is None or tail.shape[1] != 2 else int(np.flatnonzero(tail[1].isna())[0])
-        raise ValueError(
-            f"{path}, line {bad + 1}: expected 'MovieID::Title::Genres', got {lines.iloc[bad]!r}"
-        )
-    return pd.DataFrame({"movieId": _movie_ids(head[0], path), "title": tail[0], "genres": tail[1]})
-
-
-def _read_u_item(path: Path) -> pd.DataFrame:
-    names = ML100K_GENRES
-    genre_file = path.with_name("u.genre")
-    if genre_file.is_file():
-        listed = pd.read_csv(
-            genre_file, sep="|", header=None, names=["genre", "k"], encoding="latin-1"
-        ).dropna()
-        names = tuple(listed.sort_values("k")["genre"])
-    n_fields = 5 + len(names)
-    try:
-        df = pd.read_csv(
-            path,
-            sep="|",
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            encoding="latin-1",
-            names=range(n_fields),
-        )
-    except pd.errors.ParserError as err:
-        raise ValueError(
-            f"{path}: could not be read as ml-100k u.item ({err}); expected {n_fields} "
-            "'|'-separated fields per line (id, title, dates, URL, genre flags)"
-        ) from None
-    flags = df.iloc[:, 5:].to_numpy()
-    if not np.isin(flags, ("0", "1")).all():
-        row = int(np.flatnonzero(~np.isin(flags, ("0", "1")).all(axis=1))[0])
-        raise ValueError(
-            f"{path}, line {row + 1}: expected {len(names)} genre flags (0 or 1) after the URL"
-        )
-    known = np.array([g != "unknown" for g in names])
-    genres = join_genre_flags(flags[:, known] == "1", np.asarray(names)[known])
-    return pd.DataFrame({"movieId": _movie_ids(df[0], path), "title": df[1], "genres": genres})
-
-
-def join_genre_flags(flags: np.ndarray, names) -> np.ndarray:
-    """``object[n]``: the names of the set flags of each row of ``flags`` (``bool[n, g]``),
-    joined with ``|`` in column order; ``"(no genres listed)"`` where none is set.
-
-    Column by column (``g`` vectorised string additions), never a Python call per row.
-    """
-    flags = np.asarray(flags, dtype=bool)
-    labels = np.asarray([f"{name}|" for name in names], dtype=object)
-    joined = np.full(flags.shape[0], "", dtype=object)
-    for j in range(flags.shape[1]):
-        joined[flags[:, j]] += labels[j]
-    out = pd.Series(joined, dtype=object).str[:-1]  # drop the trailing "|"
-    return out.where(flags.any(axis=1), NO_GENRES).to_numpy(dtype=object)
-
-
-def _movie_ids(col: pd.Series, path: Path, header: bool = False) -> np.ndarray:
-    ids = pd.to_numeric(col.str.strip(), errors="coerce")
-    bad = ids.isna().to_numpy() | (ids.to_numpy(dtype=float, na_value=np.nan) % 1 != 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{path}, line {row + 1 + int(header)}: movie id {col.iloc[row]!r} is not an "
-            "integer; expected an integer movieId in every line"
-        )
-    return ids.to_numpy(dtype=np.int64)

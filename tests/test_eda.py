@@ -218,7 +218,7 @@ def test_genre_figures_need_movies():
 def test_report_writes_five_pngs_summary_and_markdown(tmp_path):
     pytest.importorskip("matplotlib")
     ratings, movies = synthetic(TINY, seed=5), synthetic_movies(TINY, seed=5)
-    path = eda.report(ratings, movies, tmp_path / "out", progress=False)
+    path = eda.report(ratings, movies, tmp_path / "out", show_progress=False)
     assert path == tmp_path / "out" / "report.md"
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == sorted(eda.FIGURES)
@@ -234,7 +234,7 @@ def test_report_writes_five_pngs_summary_and_markdown(tmp_path):
 
 def test_report_without_movies_leaves_out_the_genre_figures(tmp_path):
     pytest.importorskip("matplotlib")
-    path = eda.report(synthetic(TINY, seed=5), None, tmp_path, progress=False)
+    path = eda.report(synthetic(TINY, seed=5), None, tmp_path, show_progress=False)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["rating_histogram.png", "reviews_per_movie.png", "reviews_per_user.png"]
     text = path.read_text()
@@ -244,7 +244,7 @@ def test_report_without_movies_leaves_out_the_genre_figures(tmp_path):
 def test_report_reads_paths(ml_small_2016_path, tmp_path):
     pytest.importorskip("matplotlib")
     path = eda.report(
-        ml_small_2016_path, ml_small_2016_path.parent / "movies.csv", tmp_path, progress=False
+        ml_small_2016_path, ml_small_2016_path.parent / "movies.csv", tmp_path, show_progress=False
     )
     text = path.read_text()
     assert "| users | 671 |" in text and "| Film-Noir | 133 | 121 | 1,140 |" in text
@@ -253,6 +253,6 @@ def test_report_reads_paths(ml_small_2016_path, tmp_path):
 def test_missing_matplotlib_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r'pip install "fastrec\[plots\]"'):
-        eda.report(synthetic(TINY, seed=5), None, tmp_path, progress=False)
+        eda.report(synthetic(TINY, seed=5), None, tmp_path, show_progress=False)
     assert list(tmp_path.iterdir()) == []
     assert eda.analyze(synthetic(TINY, seed=5)).n_ratings == 2_500  # numbers need no matplotlib

@@ -8,7 +8,7 @@ from fastrec.evaluate import COLUMNS, resolve_models
 
 def test_evaluate_all_on_the_post_data(data_dir):
     path = data_dir / "ml-latest-small-2016" / "ratings.csv"
-    table = fastrec.evaluate_all(path, progress=False)
+    table = fastrec.evaluate_all(path, show_progress=False)
     assert list(table.columns) == list(COLUMNS)
     assert set(table.model) >= {"UserMean", "ItemMean", "UserItemMean", "Bias"}
     assert table.rmse.is_monotonic_increasing
@@ -24,7 +24,7 @@ def test_models_by_name_label_and_instance():
     table = fastrec.evaluate_all(
         _random_ratings(),
         models=["usermean", "Movie Avg Benchmark", fastrec.Bias(reg_user=1.0)],
-        progress=False,
+        show_progress=False,
     )
     assert sorted(table.model) == ["Bias(reg_user=1.0)", "ItemMean", "UserMean"]
 
@@ -72,7 +72,7 @@ class _Greedy(fastrec.UserMean):
 
 
 def test_a_model_that_does_not_fit_in_memory_runs_its_fallback():
-    table = fastrec.evaluate_all(_random_ratings(), models=[_Greedy()], progress=False)
+    table = fastrec.evaluate_all(_random_ratings(), models=[_Greedy()], show_progress=False)
     assert list(table.model) == ["UserMean"]
     assert "does not fit in memory" in table.attrs["notes"][0]
     assert "ran UserMean instead" in table.attrs["notes"][0]
@@ -90,9 +90,9 @@ def test_memory_guard_names_the_estimate_and_the_way_out(monkeypatch):
 # ----------------------------------------------------------------- metrics=[...]
 def test_default_metrics_keep_the_columns():
     ratings = _random_ratings()
-    default = fastrec.evaluate_all(ratings, models=["UserMean", "ItemMean"], progress=False)
+    default = fastrec.evaluate_all(ratings, models=["UserMean", "ItemMean"], show_progress=False)
     explicit = fastrec.evaluate_all(
-        ratings, models=["UserMean", "ItemMean"], metrics=["rmse", "mae"], progress=False
+        ratings, models=["UserMean", "ItemMean"], metrics=["rmse", "mae"], show_progress=False
     )
     assert list(default.columns) == list(COLUMNS) == list(explicit.columns)
     pd.testing.assert_frame_equal(
@@ -108,7 +108,7 @@ def test_metrics_choose_the_columns_and_the_first_one_sorts():
         models=["UserMean", "ItemMean", "Bias"],
         metrics=["NDCG@5", "rmse", "recall@3"],
         relevance_threshold=3.5,
-        progress=False,
+        show_progress=False,
     )
     assert list(table.columns) == [
         "model", "ndcg@5", "rmse", "recall@3", "coverage", "fit_s", "predict_s", "compile_s",
@@ -152,7 +152,7 @@ def test_parse_metrics():
 def test_ranking_metrics_on_the_post_data(ml_small_2016):
     metrics = ["rmse", "precision@10", "recall@10", "ndcg@10"]
     table = fastrec.evaluate_all(
-        ml_small_2016, models=["UserMean", "Bias"], metrics=metrics, progress=False
+        ml_small_2016, models=["UserMean", "Bias"], metrics=metrics, show_progress=False
     )
     by_model = table.set_index("model")
     assert round(by_model.loc["UserMean", "rmse"], 6) == 0.965366  # the post's, unchanged

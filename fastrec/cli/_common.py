@@ -33,9 +33,9 @@ def progress_of(args) -> bool | None:
     return True if getattr(args, "progress", False) else None
 
 
-def show_bar(progress: bool | None) -> bool:
+def show_bar(show_progress: bool | None) -> bool:
     """Whether to draw a bar: as asked, else when stderr is a terminal."""
-    return sys.stderr.isatty() if progress is None else progress
+    return sys.stderr.isatty() if show_progress is None else show_progress
 
 
 def is_release(path: str) -> bool:
@@ -43,7 +43,7 @@ def is_release(path: str) -> bool:
     return path.strip().lower() in RELEASE_NAMES and not Path(path).exists()
 
 
-def load(path: str | None, progress: bool | None = None):
+def load(path: str | None, show_progress: bool | None = None):
     """The ratings PATH names (None: a built-in synthetic set, with a note on stderr)."""
     from ..io import load_ratings
 
@@ -55,11 +55,13 @@ def load(path: str | None, progress: bool | None = None):
             "set (fastrec.datasets.synthetic). Pass a ratings file for real results.",
             file=sys.stderr,
         )
-        return datasets.synthetic(DEFAULT_SHAPE, seed=0, show_progress=show_bar(progress))
+        return datasets.synthetic(DEFAULT_SHAPE, seed=0, show_progress=show_bar(show_progress))
     if path.startswith("synthetic:"):
-        return datasets.synthetic(path.split(":", 1)[1], seed=0, show_progress=show_bar(progress))
+        return datasets.synthetic(
+            path.split(":", 1)[1], seed=0, show_progress=show_bar(show_progress)
+        )
     if is_release(path):
         from ..movielens import movielens
 
-        return movielens(path, progress=progress)
+        return movielens(path, show_progress=show_progress)
     return load_ratings(path)

@@ -27,5 +27,7 @@ def add_parser(sub):
 def run(args) -> None:
     from ..movielens import download_movielens
 
-    folder = download_movielens(args.name, cache_dir=args.cache_dir, progress=progress_of(args))
+    folder = download_movielens(
+        args.name, cache_dir=args.cache_dir, show_progress=progress_of(args)
+    )
     sys.stdout.write(f"{folder}\n")

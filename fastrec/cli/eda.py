@@ -38,10 +38,10 @@ def run(args) -> None:
     from .. import eda
 
     eda.require_matplotlib()  # no matplotlib: fail before the data are read
-    progress = progress_of(args)
-    ratings = load(args.path, progress)
+    show_progress = progress_of(args)
+    ratings = load(args.path, show_progress)
     movies = _movies_for(args.path, args.movies)
-    report = eda.report(ratings, movies, args.out, progress=progress)
+    report = eda.report(ratings, movies, args.out, show_progress=show_progress)
     print(f"fastrec: wrote {report} and its figures", file=sys.stderr)
     sys.stdout.write(f"{report}\n")
 
@@ -49,16 +49,17 @@ def run(args) -> None:
 def _movies_for(path: str, movies: str | None):
     """The movies table for ``fastrec eda PATH``: --movies, the release's, the synthetic
     shape's, or a movies file beside the ratings file; None (with a note) when there is none."""
-    from .. import movielens as ml
+    from ..movielens import movielens_movies
+    from ..movies import load_movies
 
     if movies is not None:
-        return ml.load_movies(movies)
+        return load_movies(movies)
     if path.startswith("synthetic:"):
         from ..datasets import synthetic_movies
 
         return synthetic_movies(path.split(":", 1)[1], seed=0)
     if is_release(path):
-        return ml.movielens_movies(path)  # downloaded by load() a moment ago
+        return movielens_movies(path)  # downloaded by load() a moment ago
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     for name in _MOVIES_FILES:
         if (folder / name).is_file():
@@ -66,7 +67,7 @@ def _movies_for(path: str, movies: str | None):
                 f"fastrec: genres from {folder / name} (pass --movies for another file)",
                 file=sys.stderr,
             )
-            return ml.load_movies(folder / name)
+            return load_movies(folder / name)
     print(
         f"fastrec: note: no movies file beside {path} and no --movies: the report has no "
         "genre figures",

@@ -56,8 +56,8 @@ def run(args) -> None:
 
     resolve_models(args.models)  # an unknown model name fails before any data is read
     parse_metrics(args.metrics)  # so does an unknown metric
-    progress = progress_of(args)
-    ratings = load(args.path, progress)
+    show_progress = progress_of(args)
+    ratings = load(args.path, show_progress)
     with warnings.catch_warnings():  # skipped models are printed as notes below instead
         warnings.simplefilter("ignore")
         table = evaluate_all(
@@ -67,7 +67,7 @@ def run(args) -> None:
             relevance_threshold=args.relevance_threshold,
             test_size=args.test_size,
             seed=args.seed,
-            progress=progress,
+            show_progress=show_progress,
         )
     for note in table.attrs.get("notes", []):
         print(f"fastrec: note: {note}", file=sys.stderr)

@@ -142,11 +142,11 @@ def run(args) -> None:
     _check_sources(args)
     _check_files(args)
     tokens, where = _requested_users(args)
-    progress = progress_of(args)
+    show_progress = progress_of(args)
     if args.load is not None:
         ready = _loaded(args.load, tokens, where)
     else:
-        ready = _fitted(args.model, args.path, tokens, where, progress)
+        ready = _fitted(args.model, args.path, tokens, where, show_progress)
     saved = _saved(ready.model, args.save)
     t0 = time.perf_counter()
     with _warnings_as_notes():
@@ -154,7 +154,7 @@ def run(args) -> None:
             n=args.n,
             exclude_seen=not args.include_seen,
             users=ready.users,
-            show_progress=show_bar(progress),
+            show_progress=show_bar(show_progress),
         )
     rec_s = time.perf_counter() - t0
     target = _write_frame(frame, args.out)
@@ -221,7 +221,11 @@ def _loaded(model_file: str, tokens: list[str] | None, where: str | None) -> _Re
 
 
 def _fitted(
-    spec: str, path: str, tokens: list[str] | None, where: str | None, progress: bool | None
+    spec: str,
+    path: str,
+    tokens: list[str] | None,
+    where: str | None,
+    show_progress: bool | None,
 ) -> _Ready:
     from ..evaluate import resolve_models
 
@@ -229,7 +233,7 @@ def _fitted(
     missing = type(model).missing_dependency()
     if missing:
         raise ImportError(f"--model {spec}: {missing}")
-    ratings = load(path, progress)
+    ratings = load(path, show_progress)
     users = None if tokens is None else _user_ids(tokens, ratings.user_index, where)
     t0 = time.perf_counter()
     with _warnings_as_notes():
