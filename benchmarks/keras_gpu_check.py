@@ -1,8 +1,8 @@
 """Check that the post's three Keras models train on a GPU, and time them there.
 
-Self-contained (fastrec, numpy and Keras 3 on one backend; no TensorFlow needed on JAX or
-PyTorch). It prints the Keras backend, the versions and the devices the backend sees
-(without a GPU it exits 1, unless ``--allow-cpu``), then for ``DotProduct``,
+Needs fastrec, numpy, Keras 3 on one backend (no TensorFlow on JAX or PyTorch) and
+benchmarks/_common.py beside it. It prints the Keras backend, the versions and the devices
+the backend sees (without a GPU it exits 1, unless ``--allow-cpu``), then for ``DotProduct``,
 ``DotProductBias`` and ``NeuralNet``, each with its default fast schedule, on
 ``fastrec.datasets.synthetic("ml-1m", seed=0)`` split by
 ``fastrec.train_test_split(ratings, test_size=0.2, seed=7)``: the device holding the
@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
-import resource
 import sys
 import time
 
@@ -41,14 +41,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 import numpy as np  # noqa: E402
+from _common import keras_model_classes, peak_gib, synthetic_split  # noqa: E402
 
 import fastrec  # noqa: E402
-from fastrec.models import keras_models  # noqa: E402
+from fastrec.models.keras import backend as keras_setup  # noqa: E402
 
-MODELS = {
-    cls.__name__: cls
-    for cls in (keras_models.DotProduct, keras_models.DotProductBias, keras_models.NeuralNet)
-}
+MODELS = keras_model_classes()
 
 
 def say(line: str = "") -> None:
@@ -131,11 +129,12 @@ def gpu_peak_bytes(backend: str) -> int | None:
 
 def fit_one(cls, train, test, verbose: bool, **params) -> tuple[dict, np.ndarray]:
     t0 = time.perf_counter()
-    model = cls(verbose=verbose, **params).fit(train)
+    model = cls(show_progress=verbose, **params).fit(train)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    pred = model.predict(test)
+    pred, fell_back = model.predict_with_fallback(test)
     predict_s = time.perf_counter() - t1
+    seconds = model.history_["seconds"]
     row = {
         "model": cls.__name__,
         "backend": model.backend_,
@@ -145,21 +144,18 @@ def fit_one(cls, train, test, verbose: bool, **params) -> tuple[dict, np.ndarray
         "epochs": model.n_epochs_,
         "best_epoch": model.best_epoch_,
         "fit_s": round(fit_s, 3),
-        "first_epoch_s": round(model.epoch_seconds_[0], 3),
-        "later_epoch_s": round(float(np.median(model.epoch_seconds_[1:])), 3)
-        if len(model.epoch_seconds_) > 1
-        else None,
+        "first_epoch_s": round(seconds[0], 3),
+        "later_epoch_s": round(float(np.median(seconds[1:])), 3) if len(seconds) > 1 else None,
         "predict_s": round(predict_s, 3),
         "rmse": round(fastrec.rmse(pred, test.ratings), 6),
-        "coverage": round(model.coverage_, 6),
+        "coverage": round(1 - float(fell_back.mean()), 6),
     }
     return row, pred
 
 
 def split(shape: str):
     t0 = time.perf_counter()
-    ratings = fastrec.datasets.synthetic(shape, seed=0)
-    train, test = fastrec.train_test_split(ratings, test_size=0.2, seed=7)
+    train, test = synthetic_split(shape)
     return train, test, time.perf_counter() - t0
 
 
@@ -177,16 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--xla-deterministic", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="one line per epoch")
     args = parser.parse_args(argv)
+    if args.verbose:  # the models' per-epoch lines are logged at INFO (show_progress)
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     if args.xla_deterministic:
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
     t0 = time.perf_counter()
-    missing = keras_models.KerasRecommender.missing_dependency()
+    missing = keras_setup.missing_dependency()
     if missing is not None:
         say(f"cannot run: {missing}")
         return 1
-    _, keras = keras_models._import_keras()
+    keras = keras_setup.keras_module()
     backend = keras.backend.backend()
     result: dict = {
         "backend": backend,
@@ -201,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"devices: {seen}")
 
     def finish(code: int) -> int:
-        result["peak_rss_gib"] = round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3
-        )
+        result["peak_rss_gib"] = round(peak_gib(), 3)
         result["gpu_peak_bytes"] = gpu_peak_bytes(backend)
         result["total_s"] = round(time.perf_counter() - t0, 2)
         if args.out:

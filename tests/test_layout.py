@@ -35,8 +35,9 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
                 prefix = ".".join(base + ([node.module] if node.module else []))
             else:
                 prefix = node.module or ""
-            # "from . import x" may name a submodule x
-            targets = [prefix] + [f"{prefix}.{alias.name}" for alias in node.names]
+            # "from . import x" names the submodule x, not the package's own __init__
+            subs = [f"{prefix}.{alias.name}" for alias in node.names]
+            targets = subs if all(sub in modules for sub in subs) else [prefix, *subs]
         else:
             continue
         for target in targets:

@@ -5,7 +5,7 @@ from ..persistence import register
 from .als import ALS
 from .base import Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
-from .keras_models import DotProduct, DotProductBias, NeuralNet
+from .keras import DotProduct, DotProductBias, NeuralNet
 from .knn import ItemKNN, UserKNN
 from .mf import BiasedMF
 from .svd import SVD
