@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +21,8 @@ from fastrec.kernels.similarity import (
     select_cosine_neighbors,
 )
 from fastrec.memory import InsufficientMemoryError
-from fastrec.models import knn
-from fastrec.models.knn import ItemKNN, UserKNN
+from fastrec.models.knn import ItemKNN, UserKNN, k_neighbors, neighbor_lists
+from fastrec.persistence import load_model, save_model
 
 # --------------------------------------------------------------------------- references
 
@@ -297,12 +299,12 @@ def post_split(request):
 @pytest.mark.data
 def test_models_give_the_honest_numbers(post_split):
     train, test = post_split
-    user = UserKNN().fit(train)
-    assert abs(fastrec.rmse(user.predict(test), test.ratings) - 0.948916) < 1e-6
-    item = ItemKNN().fit(train)
-    assert abs(fastrec.rmse(item.predict(test), test.ratings) - 0.987392) < 1e-6
+    user_pred, user_fell_back = UserKNN().fit(train).predict_with_fallback(test)
+    assert abs(fastrec.rmse(user_pred, test.ratings) - 0.948916) < 1e-6
+    item_pred, item_fell_back = ItemKNN().fit(train).predict_with_fallback(test)
+    assert abs(fastrec.rmse(item_pred, test.ratings) - 0.987392) < 1e-6
     # 739 test ratings are of movies without a training rating.
-    assert item.n_fallback_ == 739 and user.n_fallback_ == 739
+    assert item_fell_back.sum() == 739 and user_fell_back.sum() == 739
 
 
 @pytest.mark.data
@@ -331,6 +333,10 @@ def _frame_pairs(model, users, items):
     return model.predict(pd.DataFrame({"userId": users, "movieId": items}))
 
 
+def _fell_back(model, users, items):
+    return model.predict_with_fallback(pd.DataFrame({"userId": users, "movieId": items}))[1]
+
+
 def test_post_form_fallbacks(small):
     train, _ = small
     u, i = train.user_ids[0], train.item_ids[0]
@@ -339,7 +345,8 @@ def test_post_form_fallbacks(small):
     ucode = train.user_index.get_loc(u)
     assert pred[0] == pytest.approx(user.user_mean_[ucode])  # unknown item: the user's mean
     assert pred[1] == pred[2] == user.global_mean_  # unknown user: the global mean
-    assert user.n_fallback_ == 3
+    assert _fell_back(user, [u, -5, -5], [-9, i, -9]).all()
+    assert user.fallback_ is None  # its own answers: no fallback model is fitted
     item = ItemKNN().fit(train)
     pred = _frame_pairs(item, [-5, u, -5], [i, -9, -9])
     icode = train.item_index.get_loc(i)
@@ -356,18 +363,20 @@ def test_k_form_falls_back_to_bias(cls, small):
     pred = _frame_pairs(model, users, items)
     codes_u = model.user_index_.get_indexer(users).astype(np.int32)
     codes_i = model.item_index_.get_indexer(items).astype(np.int32)
-    np.testing.assert_allclose(pred, model._clip(model.bias_.biases_at(codes_u, codes_i)))
-    assert model.n_fallback_ == 3
+    assert isinstance(model.fallback_, fastrec.Bias)
+    np.testing.assert_allclose(pred, model._clip(model.fallback_.biases_at(codes_u, codes_i)))
+    np.testing.assert_array_equal(pred, model.fallback_.predict(users, items))
+    assert _fell_back(model, users, items).all()
 
 
 @pytest.mark.parametrize("cls", [UserKNN, ItemKNN])
 def test_k_form_uses_neighbours_and_stays_in_range(cls, small):
     train, test = small
     model = cls(k=30).fit(train)
-    pred = model.predict(test)
+    pred, fell_back = model.predict_with_fallback(test)
     lo, hi = model.rating_range_
     assert pred.min() >= lo and pred.max() <= hi
-    assert model.coverage_ > 0.9
+    assert 1 - fell_back.mean() > 0.9  # coverage
     base = fastrec.rmse(fastrec.Bias().fit(train).predict(test), test.ratings)
     assert fastrec.rmse(pred, test.ratings) < base
 
@@ -405,17 +414,22 @@ def test_keep_truncates_and_auto_keeps_all_here(cls, small):
     assert not np.allclose(exact_pred, truncated.predict(test))
     # exact=True recomputes the full rows where the stored ones fall short: same answers.
     recomputed = cls(k=30, keep=40).fit(train)
-    assert recomputed._similarity is None  # deferred: predict recomputes every row
+    assert recomputed.stored_similarity_ is None  # deferred: predict recomputes every row
+    assert recomputed._available_similarity() is None
     np.testing.assert_allclose(recomputed.predict(test), exact_pred, rtol=1e-12)
     n_known = np.count_nonzero(
         (train.user_counts()[test.user_codes] > 0) & (train.item_counts()[test.item_codes] > 0)
     )
-    assert recomputed.n_recomputed_ == n_known
+    assert recomputed.recomputed_count(test) == n_known
     # Once built (e.g. for recommendations), stored lists answer where k of them rated the
     # target and only the other predictions are recomputed: still the same answers.
     assert np.all(np.diff(recomputed.similarity_.indptr) <= 40)
     np.testing.assert_allclose(recomputed.predict(test), exact_pred, rtol=1e-12)
-    assert 0 < recomputed.n_recomputed_ <= n_known
+    assert 0 < recomputed.recomputed_count(test) <= n_known
+    assert full.recomputed_count(test) == n_known  # keep_ None, lists deferred
+    full.similarity_  # noqa: B018  every neighbour stored: nothing left to recompute
+    assert full.recomputed_count(test) == 0
+    assert truncated.recomputed_count(test) == 0  # exact=False never recomputes
     # The stored rows are the best of the full rows.
     row = full.similarity_[[7]].toarray().ravel()
     kept = truncated.similarity_[[7]].toarray().ravel()
@@ -426,7 +440,7 @@ def test_keep_truncates_and_auto_keeps_all_here(cls, small):
 @pytest.mark.parametrize("cls", [UserKNN, ItemKNN])
 def test_auto_keep_truncates_large_shapes(cls, small, monkeypatch):
     train, _ = small
-    monkeypatch.setattr(knn, "AUTO_KEEP_ENTRIES", 50_000)
+    monkeypatch.setattr(k_neighbors, "AUTO_KEEP_ENTRIES", 50_000)
     model = cls(k=30).fit(train)
     n = train.n_users if cls is UserKNN else train.n_items
     assert model.keep_ == max(30, 50_000 // n)
@@ -483,8 +497,8 @@ def test_memory_guard_raises_before_allocating(cls, small, monkeypatch):
     def must_not_run(*args):
         raise AssertionError("the similarity kernel ran before the memory check")
 
-    monkeypatch.setattr(knn, "count_cosine_neighbors", must_not_run)
-    monkeypatch.setattr(knn, "select_cosine_neighbors", must_not_run)
+    monkeypatch.setattr(neighbor_lists, "count_cosine_neighbors", must_not_run)
+    monkeypatch.setattr(neighbor_lists, "select_cosine_neighbors", must_not_run)
     with pytest.raises(InsufficientMemoryError, match=r"k=40") as err:
         cls().fit(train)
     assert err.value.needed_bytes > 0.8 * 2**20
@@ -499,9 +513,113 @@ def test_memory_guard_raises_before_allocating(cls, small, monkeypatch):
 @pytest.mark.parametrize("cls", [UserKNN, ItemKNN])
 def test_evaluate_all_runs_the_k_form_when_the_post_form_does_not_fit(cls, monkeypatch):
     ratings = fastrec.datasets.synthetic("ml-100k", seed=0)
-    monkeypatch.setattr(knn, "AUTO_KEEP_ENTRIES", 10_000)  # k=40 stores 40 per row
+    monkeypatch.setattr(k_neighbors, "AUTO_KEEP_ENTRIES", 10_000)  # k=40 stores 40 per row
     monkeypatch.setenv("FASTREC_MEMORY_LIMIT", "8M")  # the full similarities: 12-37 MB
-    table = fastrec.evaluate_all(ratings, [cls()], warmup=False, progress=False)
+    table = fastrec.evaluate_all(ratings, [cls()], warmup=False, show_progress=False)
     assert list(table.model) == [f"{cls.__name__}(k=40)"]
     assert "does not fit in memory" in table.attrs["notes"][0]
     assert np.isfinite(table.rmse[0])
+
+
+# ----------------------------------------------------------- declared state, save and load
+
+ROUND_TRIPS = [
+    (UserKNN, {}),
+    (ItemKNN, {}),
+    (UserKNN, {"k": 40}),
+    (ItemKNN, {"k": 40, "exact": False}),
+    (ItemKNN, {"k": 5, "keep": 10}),
+    (UserKNN, {"k": 5, "keep": 10}),
+    (UserKNN, {"baseline": "bias", "center": "user"}),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, params", ROUND_TRIPS, ids=[f"{c.__name__}{p}" for c, p in ROUND_TRIPS]
+)  # fmt: skip
+def test_save_and_load_predict_and_recommend_the_same(cls, params, small, tmp_path):
+    train, test = small
+    model = cls(**params).fit(train)
+    users = np.concatenate([test.user_ids[:200], [-5, -5]])
+    items = np.concatenate([test.item_ids[:200], [test.item_ids[0], -9]])
+    first = save_model(model, tmp_path / "knn.fastrec")
+    loaded = load_model(first)
+    assert type(loaded) is cls and loaded.get_params() == model.get_params()
+    pred, fell_back = model.predict_with_fallback(test)
+    loaded_pred, loaded_fell_back = loaded.predict_with_fallback(test)
+    np.testing.assert_array_equal(loaded_pred, pred)
+    np.testing.assert_array_equal(loaded_fell_back, fell_back)
+    np.testing.assert_array_equal(model.predict(users, items), loaded.predict(users, items))
+    some = train.user_index.to_numpy()[::50]
+    with warnings.catch_warnings():  # truncated exact rows: the per-pair path's warning
+        warnings.simplefilter("ignore", UserWarning)
+        want = model.recommend_all(n=10, users=some)
+        got = loaded.recommend_all(n=10, users=some)
+    pd.testing.assert_frame_equal(got, want)
+    # The stored lists of exact=True are derived: the file never holds them, so it is the
+    # same whether or not they were built (by recommend_all, similarity_) before saving.
+    model.similarity_  # noqa: B018
+    assert save_model(model, tmp_path / "again.fastrec").read_bytes() == first.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "params, present, absent",
+    [
+        ({}, {"stored_similarity_", "stored_abs_sum_"}, {"unit_rows_"}),
+        ({"k": 10}, {"unit_rows_"}, {"stored_similarity_", "stored_abs_sum_"}),
+        ({"k": 10, "exact": False}, {"stored_similarity_", "stored_abs_sum_"}, {"unit_rows_"}),
+    ],
+)
+def test_each_form_declares_what_it_needs(params, present, absent, small):
+    train, _ = small
+    model = ItemKNN(**params).fit(train)
+    state = set(type(model).state_attributes())
+    assert present | absent <= state and "similarity_" not in state
+    assert all(getattr(model, name) is not None for name in present)
+    assert all(getattr(model, name) is None for name in absent)
+    # Derived structures are rebuilt, not declared.
+    assert "row_dev_" not in state and "_reverse_rows" not in state
+    assert (model.row_dev_ is None) == (model.k is None)
+
+
+@pytest.mark.parametrize("cls", [UserKNN, ItemKNN])
+@pytest.mark.parametrize(
+    "params", [{}, {"k": 10}, {"k": 10, "keep": 12}, {"k": 10, "exact": False}]
+)
+def test_predict_writes_nothing_to_the_model(cls, params, small):
+    train, test = small
+    model = cls(**params).fit(train)
+    before = dict(vars(model))
+    model.predict_with_fallback(test)
+    model.recomputed_count(test)
+    assert vars(model).keys() == before.keys()
+    assert all(vars(model)[key] is value for key, value in before.items())
+
+
+def test_refit_drops_the_derived_caches(small):
+    """recommend_all's transposed rows and the deferred lists belong to one fit: a refit on
+    other data recommends as a fresh model does."""
+    train, test = small
+    other = fastrec.train_test_split(train, test_size=0.3, seed=5)[0]
+    users = other.user_index.to_numpy()[::60]
+    for params in ({"k": 20, "exact": False}, {"k": 20}):
+        model = ItemKNN(**params).fit(train)
+        model.recommend_all(n=5, users=users)
+        model.fit(other)
+        fresh = ItemKNN(**params).fit(other)
+        pd.testing.assert_frame_equal(
+            model.recommend_all(n=5, users=users), fresh.recommend_all(n=5, users=users)
+        )
+        np.testing.assert_array_equal(model.predict(test), fresh.predict(test))
+
+
+def test_a_state_that_does_not_fit_is_refused(small):
+    train, _ = small
+    model = UserKNN(k=10).fit(train)
+    model.unit_rows_ = None  # exact=True needs the unit rows
+    with pytest.raises(ValueError, match="unit_rows_"):
+        model._rebuild()
+    model = ItemKNN().fit(train)
+    model.list_dev_ = model.list_dev_.T.tocsr()
+    with pytest.raises(ValueError, match="list_dev_"):
+        model._rebuild()
