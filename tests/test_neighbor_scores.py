@@ -227,4 +227,4 @@ def test_truncated_exact_rows_predict_every_pair_with_a_warning(small_split, cls
     want = _generic(model, users, True)
     np.testing.assert_array_equal(got.movieId.to_numpy(), want.movieId.to_numpy())
     np.testing.assert_array_equal(got.score.to_numpy(), want.score.to_numpy())
-    assert model._similarity is None  # the stored rows were not built for it
+    assert model._available_similarity() is None  # the stored rows were not built for it

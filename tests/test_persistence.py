@@ -1,5 +1,10 @@
-"""Saving and loading fitted models (fastrec.persistence): round trips of every model, and a
-clear error for every file that is not a fastrec model (no pickle anywhere)."""
+"""Saving and loading fitted models (fastrec.persistence, format version 2): what a file
+holds (the declared state only, each array once), and a clear error for every file that is
+not a fastrec model (no pickle anywhere).
+
+The round trip of every model with its default parameters (same parameters, state,
+predictions, recommendations, and bytes when saved again) is in test_models_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -16,42 +21,14 @@ import pytest
 import scipy.sparse as sp
 
 import fastrec
+from fastrec import persistence
 from fastrec.memory import InsufficientMemoryError
-from fastrec.models import MODELS, Bias, NotFittedError, Recommender
+from fastrec.models import MODELS, Bias, NotFittedError
 from fastrec.persistence import FORMAT_VERSION, MANIFEST, load_model, save_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 _KERAS_FAST = {"max_epochs": 1, "n_factors": 4}
-#: (model name, constructor arguments): every model in MODELS, several forms of the KNN ones.
-CASES = [
-    ("UserMean", {}),
-    ("ItemMean", {}),
-    ("UserItemMean", {}),
-    ("UserKNN", {}),
-    ("UserKNN", {"k": 5}),
-    ("UserKNN", {"k": 5, "exact": False}),
-    ("ItemKNN", {}),
-    ("ItemKNN", {"k": 5, "keep": 8}),
-    ("ItemKNN", {"k": 5, "exact": False}),
-    ("SVD", {"n_factors": 8}),
-    ("DotProduct", _KERAS_FAST),
-    ("DotProductBias", _KERAS_FAST),
-    ("NeuralNet", _KERAS_FAST),
-    ("Bias", {}),
-    ("BiasedMF", {"n_epochs": 5}),
-    ("ALS", {"n_iter": 3}),
-    ("SVDpp", {"n_epochs": 5}),
-]
-
-
-def _case(name, kwargs):
-    marks = []
-    missing = MODELS[name].missing_dependency()
-    if missing is not None:
-        marks.append(pytest.mark.skip(reason=missing))
-    label = name + "".join(f"-{k}={v}" for k, v in kwargs.items() if kwargs is not _KERAS_FAST)
-    return pytest.param(name, kwargs, id=label, marks=marks)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +49,7 @@ def split():
 
 @pytest.fixture(scope="module")
 def bias(split):
+    """A fitted Bias shared by the tests that only save it (do not modify)."""
     return Bias().fit(split[0])
 
 
@@ -83,116 +61,71 @@ def _queries(split):
     return users, items
 
 
-# ------------------------------------------------------------------ deep comparison
-def assert_same(a, b, where="model"):
-    """``b`` is a faithful copy of ``a``: same types, dtypes, values (NaN equal to NaN)."""
-    assert type(a) is type(b), f"{where}: {type(a)} != {type(b)}"
-    if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype} {b.dtype}"
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    elif isinstance(a, pd.Index):
-        pd.testing.assert_index_equal(a, b, exact=True, obj=where)
-    elif sp.issparse(a):
-        assert a.shape == b.shape, where
-        for part in ("data", "indices", "indptr"):
-            assert_same(getattr(a, part), getattr(b, part), f"{where}.{part}")
-        assert a.has_sorted_indices == b.has_sorted_indices, where
-    elif isinstance(a, Recommender):
-        assert a.get_params() == b.get_params(), where
-        assert list(vars(a)) == list(vars(b)), where
-        for key in vars(a):
-            assert_same(vars(a)[key], vars(b)[key], f"{where}.{key}")
-    elif isinstance(a, fastrec.Ratings):
-        for slot in ("user_index", "item_index", "user_codes", "item_codes", "ratings"):
-            assert_same(getattr(a, slot), getattr(b, slot), f"{where}.{slot}")
-        assert_same(a.timestamps, b.timestamps, f"{where}.timestamps")
-        assert_same(a._csr, b._csr, f"{where}._csr")
-        assert_same(a._csc, b._csc, f"{where}._csc")
-    elif isinstance(a, (tuple, list)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, dict):
-        assert list(a) == list(b), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key!r}]")
-    elif type(a).__module__.startswith("keras"):
-        assert [w.shape for w in a.weights] == [w.shape for w in b.weights], where
-        for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
-            np.testing.assert_array_equal(x, y, err_msg=where)
-    elif a is pd.NA:
-        assert b is pd.NA, where
-    elif isinstance(a, (float, np.floating)) and math.isnan(a):
-        assert math.isnan(b), where
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
+def _manifest(path) -> dict:
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read(MANIFEST))
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """``fastrec.persistence.register`` for this test only: the registry is restored after."""
+    monkeypatch.setattr(persistence, "_CLASSES", dict(persistence._CLASSES))
+    return persistence.register
+
+
+class Extra(Bias):
+    """A Bias with one more declared attribute, ``extra_``, to carry any value."""
+
+    _fitted_state = (*Bias._fitted_state, "extra_")
 
 
 # ------------------------------------------------------------------------ round trips
-def test_every_registered_model_has_a_case():
-    assert {name for name, _ in CASES} == set(MODELS)
+#: Forms other than the defaults (which the contract test saves and loads).
+FORMS = [
+    ("UserKNN", {"k": 5}),
+    ("UserKNN", {"k": 5, "exact": False}),
+    ("ItemKNN", {"k": 5, "keep": 8}),
+    ("ItemKNN", {"k": 5, "exact": False}),
+    ("SVD", {"n_factors": 8, "solver": "randomized"}),
+    ("BiasedMF", {"n_epochs": 5, "n_blocks": 2}),
+]
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [_case(n, k) for n, k in CASES])
-def test_round_trip_predicts_the_same(name, kwargs, split, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [pytest.param(n, k, id=n + "".join(f"-{a}={v}" for a, v in k.items())) for n, k in FORMS],
+)
+def test_other_forms_round_trip(name, kwargs, split, tmp_path):
     train, test = split
     model = MODELS[name](**kwargs).fit(train)
     users, items = _queries(split)
-    before = model.predict(users, items)
-    path = save_model(model, tmp_path / "model.fastrec")
-    assert path == tmp_path / "model.fastrec"
-    assert sorted(os.listdir(tmp_path)) == ["model.fastrec"]  # no temporary file left
-
-    loaded = load_model(path)
-    assert type(loaded) is type(model)
-    assert loaded.get_params() == model.get_params()
-    assert_same(model, loaded)
-    np.testing.assert_array_equal(loaded.predict(users, items), before)
-    assert loaded.n_fallback_ == model.n_fallback_
-    np.testing.assert_array_equal(loaded.predict(test), model.predict(test))
-    if hasattr(model, "recommend"):  # top-N (issue 7, part 1) from the loaded state too
-        user = train.user_ids[0]
-        pd.testing.assert_frame_equal(loaded.recommend(user, n=5), model.recommend(user, n=5))
-    if hasattr(model, "fallback_") and isinstance(model.fallback_, Recommender):
-        # Objects shared in the saved model (the id maps of train) are shared again.
-        assert (loaded.fallback_.user_index_ is loaded.user_index_) == (
-            model.fallback_.user_index_ is model.user_index_
-        )
-    if hasattr(model, "keras_model_"):
-        pairs = [test.user_codes[:20], test.item_codes[:20]]
-        np.testing.assert_array_equal(
-            np.asarray(loaded.keras_model_(pairs, training=False)),
-            np.asarray(model.keras_model_(pairs, training=False)),
-        )
-
-
-def test_knn_lists_built_after_fit_round_trip(split, tmp_path):
-    """k form, exact: the stored lists are built on first use and then coexist with the
-    similarity input (both private) - the loaded model answers from the same state."""
-    train, test = split
-    model = fastrec.ItemKNN(k=3, keep=4).fit(train)
-    model.similarity_  # noqa: B018  builds the deferred lists
-    before = model.predict(test)
-    loaded = load_model(save_model(model, tmp_path / "knn.fastrec"))
-    assert loaded._similarity is not None and loaded._similarity_input is not None
-    np.testing.assert_array_equal(loaded.predict(test), before)
-    assert loaded.n_recomputed_ == model.n_recomputed_
-
-
-def test_same_model_same_bytes(split, tmp_path):
-    model = fastrec.UserKNN(k=5).fit(split[0])
-    first = save_model(model, tmp_path / "a.fastrec").read_bytes()
-    assert save_model(model, tmp_path / "b.fastrec").read_bytes() == first
-    again = save_model(load_model(tmp_path / "a.fastrec"), tmp_path / "c.fastrec")
-    assert again.read_bytes() == first
+    loaded = load_model(save_model(model, tmp_path / "model.fastrec"))
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    for a, b in zip(
+        loaded.predict_with_fallback(users, items),
+        model.predict_with_fallback(users, items),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(loaded.recommend_all(n=5), model.recommend_all(n=5))
+    again = save_model(loaded, tmp_path / "again.fastrec")
+    assert again.read_bytes() == (tmp_path / "model.fastrec").read_bytes()
 
 
 @pytest.mark.parametrize(
     ("users", "items"),
     [
+        ([3, 1, 2, 1], [10, 20, 30, 40]),  # integer ids
         (["ann", "bob", "cy", "dee"], [1.5, 2.5, 3.5, 4.5]),  # pandas "str" ids, float ids
-        (["ann", 7, "cy", 7], ["x", "y", "x", "z"]),  # mixed user ids: object Index
-        (["a\x00b", "é", "日本", "a\x00"], [10, 20, 30, 40]),  # NULs (a trailing one), UTF-8
+        pytest.param(
+            ["a\x00b", "é", "日本", "a\x00"],  # NULs (a trailing one), UTF-8
+            [10, 20, 30, 40],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="format 2 stores string ids as a numpy '<U' array, which drops a "
+                "trailing NUL: 'a\\x00' loads as 'a' (library fix requested)",
+            ),
+        ),
     ],
 )
 def test_raw_ids_of_every_kind_round_trip(users, items, tmp_path):
@@ -204,35 +137,106 @@ def test_raw_ids_of_every_kind_round_trip(users, items, tmp_path):
     np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
 
 
-def test_every_supported_value_type_round_trips(split, tmp_path):
-    train = split[0]
-    model = Bias().fit(train)
+def test_mixed_raw_ids_are_refused_before_writing(tmp_path):
+    df = pd.DataFrame({"userId": ["ann", 7, "cy", 7], "movieId": [1, 2, 1, 3], "rating": 3.0})
+    model = Bias().fit(fastrec.Ratings.from_frame(df))
+    with pytest.raises(TypeError, match=r"Bias\.user_index_: ids must be all numbers or all str"):
+        save_model(model, tmp_path / "mixed.fastrec")
+    assert os.listdir(tmp_path) == []
+
+
+def test_every_value_type_round_trips(split, registry, tmp_path):
+    """Each type tag of format 2: JSON scalars, float (NaN, infinities), scalar, list,
+    tuple, dict, ndarray, csr, index and model."""
+    registry(Extra)
+    model = Extra().fit(split[0])
     model.extra_ = {
-        "nan": math.nan,
-        "inf": (math.inf, -math.inf),
-        np.int32(3): np.float32(1.5),
-        2: [None, True, "s", 10**30, np.bool_(True), np.datetime64("2020-01-02")],
-        "na": pd.NA,
-        "range": pd.RangeIndex(2, 20, 3, name="r"),
-        "string": pd.Index(["a", "b", None], dtype="string"),  # NA-valued strings
-        "str": pd.Index(["a", None], dtype="str", name=7),
-        "python_string": pd.Index(["é", "b"], dtype=pd.StringDtype("python")),
-        "objects": pd.Index([1, "a", None, 2.5, True], dtype=object),
-        "dates": pd.Index(np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[ns]")),
-        "csc": sp.csc_matrix(np.eye(3)),
-        "empty": np.empty((0, 4), dtype=np.int16),
-        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
-        "record": np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")]),
+        "json": [None, True, "s", 10**30, 1.5, -0.0],
+        "float": (math.nan, math.inf, -math.inf),
+        "scalar": [np.float32(1.5), np.int64(-3), np.uint8(7), np.bool_(True)],
+        "nested": {"a": {"b": [(1, 2), []]}},
+        "arrays": [
+            np.empty((0, 4), dtype=np.int16),
+            np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+            np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")]),
+            np.array([True, False]),
+            np.arange(5, dtype=np.float32)[::2],  # not contiguous
+        ],
+        "csr": sp.csr_array(np.eye(3)),
+        "index": [pd.Index([3, 1, 2], name="n"), pd.Index([0.5, 2.5]), pd.Index(["x", "é"])],
+        "model": Bias(reg_user=1.0).fit(split[0]),
     }
-    model.train_ = train  # a Ratings, with its CSR built
-    train.csr  # noqa: B018
-    model._private = (model.user_bias_, model.user_bias_)  # one array, referenced twice
-    model.same_ = model.extra_["csc"]
     loaded = load_model(save_model(model, tmp_path / "types.fastrec"))
-    assert_same(model, loaded)
-    assert loaded._private[0] is loaded._private[1] is loaded.user_bias_
-    assert loaded.same_ is loaded.extra_["csc"]
-    assert loaded.train_.user_index is loaded.user_index_
+    got, want = loaded.extra_, model.extra_
+    assert list(got) == list(want)
+    assert got["json"] == want["json"] and type(got["json"]) is list
+    assert math.isnan(got["float"][0]) and got["float"][1:] == (math.inf, -math.inf)
+    assert type(got["float"]) is tuple
+    for a, b in zip(got["scalar"], want["scalar"], strict=True):
+        assert type(a) is type(b) and a == b
+    assert got["nested"] == want["nested"] and type(got["nested"]["a"]["b"][0]) is tuple
+    for a, b in zip(got["arrays"], want["arrays"], strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert got["arrays"][1].flags.f_contiguous
+    assert isinstance(got["csr"], sp.csr_array) and got["csr"].has_sorted_indices
+    np.testing.assert_array_equal(got["csr"].toarray(), np.eye(3))
+    for a, b in zip(got["index"], want["index"], strict=True):
+        pd.testing.assert_index_equal(a, b, exact=True)
+    assert type(got["model"]) is Bias and got["model"].get_params() == {
+        **Bias().get_params(),
+        "reg_user": 1.0,
+    }
+    np.testing.assert_array_equal(got["model"].predict(split[1]), want["model"].predict(split[1]))
+
+
+def test_only_the_declared_state_is_saved(split, tmp_path):
+    model = Bias().fit(split[0])
+    model.extra_ = object()  # not declared: neither saved nor an error
+    model._cache = {1: len}
+    path = save_model(model, tmp_path / "m.fastrec")
+    assert set(_manifest(path)["model"]["state"]) == set(Bias.state_attributes())
+    loaded = load_model(path)
+    assert not hasattr(loaded, "extra_") and not hasattr(loaded, "_cache")
+    assert set(vars(loaded)) == set(Bias.state_attributes()) | set(Bias().get_params())
+
+
+def test_shared_arrays_are_written_once_and_shared_again(split, tmp_path):
+    """The fallback_ shares its parent's id maps, counts and seen items: the file stores
+    each of them once, and the loaded fallback_ shares the loaded parent's."""
+    train, test = split
+    model = fastrec.BiasedMF(n_epochs=2).fit(train)
+    shared = ["user_index_", "item_index_", "user_n_train_", "item_n_train_"]
+    shared += ["seen_indptr_", "seen_items_"]
+    for attr in shared:
+        assert getattr(model.fallback_, attr) is getattr(model, attr)
+    path = save_model(model, tmp_path / "mf.fastrec")
+    record = _manifest(path)["model"]
+    inner = record["state"]["fallback_"]
+    assert inner["type"] == "model" and inner["class"] == "Bias"
+    for attr in shared:
+        assert inner["state"][attr] == record["state"][attr], attr
+
+    def members(node):
+        if isinstance(node, dict):
+            if node.get("type") == "ndarray":
+                yield node["member"]
+            for child in node.values():
+                yield from members(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from members(child)
+
+    referenced = list(members(record))
+    with zipfile.ZipFile(path) as zf:
+        stored = [n for n in zf.namelist() if n.startswith("arrays/")]
+    assert sorted(stored) == sorted(set(referenced))  # each array once
+    assert len(referenced) > len(stored)  # ... though referenced twice
+
+    loaded = load_model(path)
+    for attr in shared:
+        assert getattr(loaded.fallback_, attr) is getattr(loaded, attr), attr
+    np.testing.assert_array_equal(loaded.predict(test), model.predict(test))
 
 
 def test_the_file_is_an_npz_and_compress_works(bias, tmp_path):
@@ -240,62 +244,81 @@ def test_the_file_is_an_npz_and_compress_works(bias, tmp_path):
     with np.load(plain, allow_pickle=False) as npz:
         arrays = [k for k in npz.files if k.startswith("arrays/")]
         assert arrays and all(isinstance(npz[k], np.ndarray) for k in arrays)
-    manifest = json.loads(zipfile.ZipFile(plain).read(MANIFEST))
-    assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["class"] == "Bias" and manifest["params"] == bias.get_params()
+    manifest = _manifest(plain)
+    assert manifest["format"] == "fastrec-model"
+    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["model"]["class"] == "Bias"
+    assert manifest["model"]["params"] == bias.get_params()
     assert manifest["fastrec_version"] == fastrec.__version__
+    assert manifest["numpy_version"] == np.__version__
     small = save_model(bias, tmp_path / "small.fastrec", compress=True)
     assert small.stat().st_size < plain.stat().st_size
     np.testing.assert_array_equal(load_model(small).user_bias_, bias.user_bias_)
+
+
+def test_model_save_method_and_top_level_load(tmp_path):
+    ratings = fastrec.datasets.synthetic("ml-100k", seed=4)
+    train, test = fastrec.train_test_split(ratings, seed=1)
+    model = fastrec.BiasedMF(n_epochs=2).fit(train)
+    path = model.save(tmp_path / "mf.fastrec")
+    loaded = fastrec.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(test), model.predict(test))
+    pd.testing.assert_frame_equal(loaded.recommend_all(n=5), model.recommend_all(n=5))
+    with pytest.raises(fastrec.NotFittedError):
+        fastrec.Bias().save(tmp_path / "unfitted.fastrec")
 
 
 # ------------------------------------------------------------------------ save errors
 def test_save_refuses_unfitted_models_and_other_objects(bias, tmp_path):
     with pytest.raises(NotFittedError, match="Bias is not fitted"):
         save_model(Bias(), tmp_path / "m.fastrec")
-    with pytest.raises(TypeError, match="fitted fastrec model"):
+    with pytest.raises(TypeError, match="registered in fastrec.models.MODELS"):
         save_model({"not": "a model"}, tmp_path / "m.fastrec")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_model(bias, tmp_path / "no" / "m.fastrec")
     assert os.listdir(tmp_path) == []
 
 
+def test_save_refuses_unregistered_classes(split, tmp_path):
+    class MyBias(Bias):
+        pass
+
+    with pytest.raises(TypeError, match="MyBias is not a model registered in fastrec.models"):
+        save_model(MyBias().fit(split[0]), tmp_path / "m.fastrec")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("attribute", "value", "message"),
     [
-        ("extra_", object(), r"Bias: attribute Bias\.extra_ is a builtins\.object"),
-        ("extra_", {"a": [1, len]}, r"Bias\.extra_\['a'\]\[1\] is a builtins\.builtin_func"),
-        ("extra_", np.array([1, "a"], dtype=object), "need pickle"),
-        ("_hidden", {(1, 2): 3}, r"Bias\._hidden \(the key \(1, 2\)\)"),
-        ("extra_", pd.Index(pd.Categorical(["a"])), "Index of dtype category"),
-        ("extra_", sp.coo_array(np.eye(2)), "only CSR and CSC"),
+        ("user_bias_", object(), r"Bias\.user_bias_: a object is not a value"),
+        ("user_bias_", {"a": [1, len]}, r"Bias\.user_bias_\['a'\]: a builtin_function"),
+        ("user_bias_", np.array([1, "a"], dtype=object), r"Bias\.user_bias_: .*need pickle"),
+        ("user_bias_", {(1, 2): 3}, r"Bias\.user_bias_: a dict is not a value"),
+        ("user_bias_", sp.coo_array(np.eye(2)), r"Bias\.user_bias_: a coo_array"),
+        ("user_bias_", np.datetime64("2020-01-02"), r"Bias\.user_bias_: a datetime64"),
+        ("item_index_", pd.Index([1, "a"], dtype=object), "ids must be all numbers or all"),
     ],
 )
-def test_save_names_the_attribute_it_cannot_store(bias, attribute, value, message, tmp_path):
+def test_save_names_the_declared_attribute_it_cannot_store(
+    split, attribute, value, message, tmp_path
+):
+    model = Bias().fit(split[0])
     target = tmp_path / "m.fastrec"
-    save_model(bias, target)
+    save_model(model, target)
     good = target.read_bytes()
-    setattr(bias, attribute, value)
-    try:
-        with pytest.raises(TypeError, match=message):
-            save_model(bias, target)
-    finally:
-        delattr(bias, attribute)
+    setattr(model, attribute, value)
+    with pytest.raises(TypeError, match=message):
+        save_model(model, target)
     assert target.read_bytes() == good  # the previous file is untouched
     assert os.listdir(tmp_path) == ["m.fastrec"]
 
 
-def test_save_refuses_cycles_and_unregistered_classes(split, tmp_path):
+def test_save_names_a_declared_attribute_that_is_not_set(split, tmp_path):
     model = Bias().fit(split[0])
-    model.me_ = [model]
-    with pytest.raises(TypeError, match=r"Bias\.me_\[0\].*contains itself"):
+    del model.item_bias_
+    with pytest.raises(TypeError, match="its declared state item_bias_ is not set"):
         save_model(model, tmp_path / "m.fastrec")
-
-    class MyBias(Bias):
-        pass
-
-    with pytest.raises(TypeError, match="registered in fastrec.models.MODELS"):
-        save_model(MyBias().fit(split[0]), tmp_path / "m.fastrec")
     assert os.listdir(tmp_path) == []
 
 
@@ -315,8 +338,9 @@ def test_a_failed_write_leaves_the_old_file(bias, tmp_path, monkeypatch):
     monkeypatch.setattr(np.lib.format, "write_array", failing_write)
     with pytest.raises(OSError, match="disk full"):
         save_model(bias, target)
+    assert len(calls) == 3
     assert target.read_bytes() == good
-    assert os.listdir(tmp_path) == ["m.fastrec"]
+    assert os.listdir(tmp_path) == ["m.fastrec"]  # no temporary file left
 
 
 # ------------------------------------------------------------------------ load errors
@@ -341,6 +365,15 @@ def _npy(array, allow_pickle=False) -> bytes:
     out = io.BytesIO()
     np.lib.format.write_array(out, array, allow_pickle=allow_pickle)
     return out.getvalue()
+
+
+def _state(edit):
+    """A manifest edit of the model record's ``state`` (a function of the state dict)."""
+    return lambda m: {**m, "model": {**m["model"], "state": edit(dict(m["model"]["state"]))}}
+
+
+def _member_of(path, attr) -> str:
+    return _manifest(path)["model"]["state"][attr]["member"]
 
 
 @pytest.fixture
@@ -372,10 +405,13 @@ def test_random_bytes(seed, tmp_path):
 
 
 def test_corrupt_bytes_inside_a_member(saved, tmp_path):
+    member = _member_of(saved, "user_n_train_")
     data = bytearray(saved.read_bytes())
     with zipfile.ZipFile(saved) as zf:
-        info = zf.getinfo("arrays/2.npy")
-    data[info.header_offset + 30 + len(info.filename) + 130] ^= 0xFF  # in the array data
+        info = zf.getinfo(member)
+    start = info.header_offset + 30 + len(info.filename)
+    start += int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
+    data[start + info.compress_size - 1] ^= 0xFF  # the last byte of the array data
     bad = tmp_path / "flipped.fastrec"
     bad.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=rf"{bad}: corrupt fastrec model file.*CRC"):
@@ -386,11 +422,11 @@ def test_foreign_zip_and_npz(tmp_path):
     foreign = tmp_path / "foreign.zip"
     with zipfile.ZipFile(foreign, "w") as zf:
         zf.writestr("readme.txt", "hello")
-    with pytest.raises(ValueError, match=rf"{foreign}: not a fastrec model file.*readme\.txt"):
+    with pytest.raises(ValueError, match=rf"{foreign}: not a fastrec model file.*{MANIFEST}"):
         load_model(foreign)
     npz = tmp_path / "arrays.npz"
     np.savez(npz, a=np.arange(3), b=np.ones(2))
-    with pytest.raises(ValueError, match=rf"{npz}: not a fastrec model file.*a\.npy, b\.npy"):
+    with pytest.raises(ValueError, match=rf"{npz}: not a fastrec model file.*{MANIFEST}"):
         load_model(npz)
     text = tmp_path / "ratings.csv"
     text.write_text("userId,movieId,rating\n1,2,3.0\n")
@@ -398,37 +434,88 @@ def test_foreign_zip_and_npz(tmp_path):
         load_model(text)
 
 
+def _format_1(m):
+    """The manifest as fastrec 0.1 wrote it: format version 1, the model at the top."""
+    return {
+        "format": m["format"],
+        "format_version": 1,
+        "fastrec_version": "0.1.0",
+        "class": "Bias",
+        "params": m["model"]["params"],
+        "state": {},
+    }
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (
-            lambda m: {**m, "format_version": 2},
-            "format version 2 .*reads format version 1; upgrade",
-        ),
-        (lambda m: {**m, "format_version": "1"}, "format version '1'"),
-        (lambda m: {**m, "format": "other"}, "not a fastrec model file: .*format 'other'"),
+        (_format_1, "format version 1 .*reads format version 2; fit the model again"),
+        (lambda m: {**m, "format_version": 3}, "format version 3 .*version 2; upgrade"),
+        (lambda m: {**m, "format_version": "2"}, "format version '2'"),
+        (lambda m: {**m, "format_version": 2.0}, "format version 2.0"),
+        (lambda m: {**m, "format": "other"}, "not a fastrec model file: .*format 'fastrec-mod"),
         (lambda m: [m], "not a fastrec model file"),
-        (lambda m: {**m, "class": "os.system"}, "unknown model class 'os.system'.*UserMean"),
-        (lambda m: {**m, "params": {**m["params"], "evil": 1}}, r"parameters \['evil'\]"),
-        (lambda m: {**m, "state": {**m["state"], "__class__": 1}}, "bad state attribute"),
-        (lambda m: {**m, "state": {**m["state"], "x_": {"type": "pickle"}}}, "unknown value type"),
-        (lambda m: {**m, "state": {**m["state"], "x_": [1]}}, "unexpected JSON list"),
-        (lambda m: {**m, "state": {**m["state"], "x_": {"type": "ref", "id": 99}}}, "unknown obj"),
+        (lambda m: {k: v for k, v in m.items() if k != "model"}, "has no model record"),
         (
-            lambda m: {**m, "state": {**m["state"], "x_": {"type": "ndarray", "key": "77"}}},
-            "arrays/77.npy is missing",
+            lambda m: {**m, "model": {**m["model"], "class": "os.system"}},
+            "unknown model class 'os.system'; known: UserMean",
         ),
         (
-            lambda m: {**m, "state": {**m["state"], "x_": {"type": "ndarray", "key": "../x"}}},
-            "bad array key",
+            lambda m: {**m, "model": {**m["model"], "class": "Recommender"}},
+            "unknown model class 'Recommender'",
         ),
         (
-            lambda m: {**m, "state": {**m["state"], "rating_range_": 3.0}},
-            "bad rating_range_",
+            lambda m: {**m, "model": {**m["model"], "params": {"evil": 1}}},
+            r"parameters this fastrec's Bias refuses .*evil",
         ),
         (
-            lambda m: {**m, "state": {**m["state"], "x_": {"type": "keras", "member": "/etc/x"}}},
-            "bad Keras member name",
+            lambda m: {**m, "model": {**m["model"], "params": {"n_iter": 0}}},
+            r"refuses \(Bias: n_iter must be an integer >= 1, got 0\)",
+        ),
+        (
+            lambda m: {**m, "model": {k: v for k, v in m["model"].items() if k != "state"}},
+            "a model record needs 'params' and 'state' objects",
+        ),
+        (
+            _state(lambda s: {k: v for k, v in s.items() if k != "item_bias_"}),
+            r"state does not match Bias's declared state \(missing \['item_bias_'\], "
+            r"unexpected \[\]\)",
+        ),
+        (
+            _state(lambda s: {**s, "__class__": 1}),
+            r"missing \[\], unexpected \['__class__'\]",
+        ),
+        (_state(lambda s: {**s, "user_bias_": {"type": "pickle"}}), "unknown value type 'pick"),
+        (_state(lambda s: {**s, "user_bias_": {"type": "ref", "id": 0}}), "unknown value type"),
+        (_state(lambda s: {**s, "user_bias_": [1]}), r"unexpected value '\[1\]'"),
+        (
+            _state(lambda s: {**s, "user_bias_": {"type": "ndarray", "member": "arrays/77.npy"}}),
+            "the array member 'arrays/77.npy' is missing",
+        ),
+        (
+            _state(lambda s: {**s, "user_bias_": {"type": "ndarray", "member": "../x.npy"}}),
+            r"the array member '\.\./x\.npy' is missing",
+        ),
+        (
+            _state(lambda s: {**s, "user_bias_": {"type": "ndarray", "member": MANIFEST}}),
+            "the array member 'fastrec.json' is missing",
+        ),
+        (
+            _state(lambda s: {**s, "rating_range_": {"type": "tuple", "items": [5.0, 1.0]}}),
+            "bad rating_range_ / global_mean_",
+        ),
+        (_state(lambda s: {**s, "global_mean_": "3.5"}), "bad rating_range_ / global_mean_"),
+        (
+            _state(lambda s: {**s, "user_n_train_": s["item_n_train_"]}),
+            "user_n_train_ does not match user_index_",
+        ),
+        (
+            _state(lambda s: {**s, "seen_indptr_": s["user_n_train_"]}),
+            "seen_indptr_ / seen_items_ do not fit the id maps",
+        ),
+        (
+            _state(lambda s: {**s, "user_bias_": {"type": "keras", "member": "/etc/passwd"}}),
+            "the Keras member '/etc/passwd' is missing",
         ),
     ],
 )
@@ -442,13 +529,18 @@ def test_manifest_that_is_not_json(saved, tmp_path):
     bad = _rewrite(saved, tmp_path / "bad.fastrec", replace={MANIFEST: b"{not json"})
     with pytest.raises(ValueError, match=rf"{bad}: its fastrec.json is not valid JSON"):
         load_model(bad)
+    nan = _rewrite(saved, tmp_path / "nan.fastrec", replace={MANIFEST: b'{"format": NaN}'})
+    with pytest.raises(ValueError, match=rf"{nan}: its fastrec.json is not valid JSON"):
+        load_model(nan)
 
 
 def test_array_that_needs_pickle_is_refused_unread(saved, tmp_path, monkeypatch):
     evil = np.array([{"a": 1}, None], dtype=object)
-    bad = _rewrite(saved, tmp_path / "pickle.fastrec", replace={"arrays/0.npy": _npy(evil, True)})
+    member = _member_of(saved, "user_bias_")
+    bad = _rewrite(saved, tmp_path / "pickle.fastrec", replace={member: _npy(evil, True)})
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("pickle.load was called"))
-    with pytest.raises(ValueError, match=rf"{bad}: .*arrays/0\.npy: .*need pickle"):
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("pickle.loads was called"))
+    with pytest.raises(ValueError, match=rf"{bad}: .*{member}: .*need pickle"):
         load_model(bad)
 
 
@@ -458,27 +550,48 @@ def test_array_whose_header_lies_about_its_size(saved, tmp_path):
         out, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)}
     )
     header = out.getvalue()  # magic and header: claims 8 GB, holds nothing
-    bad = _rewrite(saved, tmp_path / "big.fastrec", replace={"arrays/2.npy": header})
-    with pytest.raises(ValueError, match=rf"{bad}: .*arrays/2\.npy: its header says"):
+    member = _member_of(saved, "user_bias_")
+    bad = _rewrite(saved, tmp_path / "big.fastrec", replace={member: header})
+    with pytest.raises(ValueError, match=rf"{bad}: .*{member}: its header says"):
+        load_model(bad)
+    short = _npy(np.zeros(10))[:-8]  # a true header, one value missing
+    bad = _rewrite(saved, tmp_path / "short.fastrec", replace={member: short})
+    with pytest.raises(ValueError, match=rf"{bad}: .*{member}: its header says"):
         load_model(bad)
 
 
-def test_array_that_does_not_match_the_manifest(saved, tmp_path):
-    bad = _rewrite(saved, tmp_path / "dtype.fastrec", replace={"arrays/2.npy": _npy(np.zeros(3))})
-    with pytest.raises(ValueError, match=rf"{bad}: .*the manifest says dtype"):
+def test_array_that_does_not_fit_the_id_map(saved, tmp_path):
+    member = _member_of(saved, "user_n_train_")
+    bad = _rewrite(saved, tmp_path / "len.fastrec", replace={member: _npy(np.zeros(3, np.int64))})
+    with pytest.raises(ValueError, match=rf"{bad}: .*user_n_train_ does not match user_index_"):
+        load_model(bad)
+    seen = _member_of(saved, "seen_items_")
+    items = np.full(len(np.load(saved)[seen]), 10**6, dtype=np.int32)  # past the item id map
+    bad = _rewrite(saved, tmp_path / "seen.fastrec", replace={seen: _npy(items)})
+    with pytest.raises(ValueError, match=rf"{bad}: .*seen_items_ do not fit the id maps"):
         load_model(bad)
 
 
-def test_sparse_indices_out_of_bounds(split, tmp_path):
-    model = Bias().fit(split[0])
-    model.m_ = sp.csr_array(np.eye(3))
+def test_sparse_indices_out_of_bounds(split, registry, tmp_path):
+    registry(Extra)
+    model = Extra().fit(split[0])
+    model.extra_ = sp.csr_array(np.eye(3))
     good = save_model(model, tmp_path / "sparse.fastrec")
-    manifest = json.loads(zipfile.ZipFile(good).read(MANIFEST))
-    key = manifest["state"]["m_"]["indices"]["key"]
-    indices = np.array([0, 1, 7], dtype=model.m_.indices.dtype)
-    bad = _rewrite(good, tmp_path / "bad.fastrec", replace={f"arrays/{key}.npy": _npy(indices)})
-    with pytest.raises(ValueError, match=rf"{bad}: .*inconsistent sparse csr_array"):
+    member = _manifest(good)["model"]["state"]["extra_"]["indices"]["member"]
+    indices = np.array([0, 1, 7], dtype=model.extra_.indices.dtype)
+    bad = _rewrite(good, tmp_path / "bad.fastrec", replace={member: _npy(indices)})
+    with pytest.raises(ValueError, match=rf"{bad}: .*inconsistent sparse matrix of shape"):
         load_model(bad)
+
+
+def test_a_class_unknown_to_this_fastrec_is_refused(split, registry, tmp_path):
+    registry(Extra)
+    model = Extra().fit(split[0])
+    model.extra_ = 1
+    path = save_model(model, tmp_path / "extra.fastrec")
+    persistence._CLASSES.pop("Extra")  # a file from a fastrec that had the class
+    with pytest.raises(ValueError, match=rf"{path}: unknown model class 'Extra'"):
+        load_model(path)
 
 
 def test_memory_guard_before_reading(saved, monkeypatch):
@@ -487,10 +600,61 @@ def test_memory_guard_before_reading(saved, monkeypatch):
         load_model(saved)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="library fix requested: a rating_range_ that is not a pair raises a bare "
+    "ValueError (check_base unpacks it unchecked), and a 'dict' record whose 'items' is "
+    "not an object raises AttributeError (not caught in load_model)",
+)
+def test_any_damaged_manifest_gives_a_value_error_or_a_model(split, tmp_path):
+    """Replace each value of the manifest's tree, one at a time, by junk: the load either
+    succeeds (e.g. another float) or raises ValueError naming the file, never another
+    exception."""
+    model = fastrec.BiasedMF(n_epochs=2).fit(split[0])  # a nested Bias, a dict, tuples
+    good = save_model(model, tmp_path / "good.fastrec")
+    with zipfile.ZipFile(good) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    manifest = json.loads(members[MANIFEST])
+
+    def paths(node, path=()):
+        yield path
+        if isinstance(node, (dict, list)):
+            for key, child in node.items() if isinstance(node, dict) else enumerate(node):
+                yield from paths(child, (*path, key))
+
+    junk = [None, -1, 2**70, 1.5, "0", True, [], [1], [1.0, 0.0], {}]
+    junk += [{"type": "model"}, {"type": "csr"}, {"type": "tuple", "items": [1]}]
+    bad = tmp_path / "bad.fastrec"
+    escaped = []
+    for path in paths(manifest):
+        for value in junk:
+            edited = json.loads(members[MANIFEST])
+            *parents, last = path or (None,)
+            node = edited
+            for key in parents:
+                node = node[key]
+            if last is None:
+                edited = value
+            else:
+                node[last] = value
+            with zipfile.ZipFile(bad, "w") as zf:
+                for name, data in members.items():
+                    zf.writestr(name, json.dumps(edited) if name == MANIFEST else data)
+            try:
+                load_model(bad)
+            except ValueError as e:
+                if str(bad) not in str(e):
+                    escaped.append((path, value, f"ValueError: {e}"))
+            except Exception as e:  # every other exception is collected, then reported
+                escaped.append((path, value, f"{type(e).__name__}: {e}"))
+    assert not escaped, "\n".join(map(str, escaped[:20]))
+
+
+# ------------------------------------------------------------------------------ Keras
 @pytest.fixture(scope="module")
 def keras_file(split, tmp_path_factory):
     if MODELS["DotProduct"].missing_dependency() is not None:
-        pytest.skip("TensorFlow is not installed")
+        pytest.skip(MODELS["DotProduct"].missing_dependency())
     model = MODELS["DotProduct"](**_KERAS_FAST).fit(split[0])
     return save_model(model, tmp_path_factory.mktemp("keras") / "dot.fastrec")
 
@@ -522,47 +686,6 @@ def test_keras_network_that_names_code_is_refused(keras_file, patch, message, tm
         load_model(bad)
 
 
-def test_any_damaged_manifest_gives_a_value_error_or_a_model(split, tmp_path):
-    """Replace one value of the manifest's tree at a time by junk: the load either succeeds
-    (e.g. another float) or raises ValueError, never another exception."""
-    model = fastrec.UserKNN(k=5).fit(split[0])
-    model.fallback_ = fastrec.SVD(n_factors=3).fit(split[0])
-    model.extra_ = {"a": (1.5, math.nan), "s": pd.Index(["x", "y"]), "o": pd.Index(["x", 1])}
-    good = save_model(model, tmp_path / "good.fastrec")
-    with zipfile.ZipFile(good) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    manifest = json.loads(members[MANIFEST])
-
-    def paths(node, path=()):
-        yield path
-        if isinstance(node, (dict, list)):
-            for key, child in node.items() if isinstance(node, dict) else enumerate(node):
-                yield from paths(child, (*path, key))
-
-    every = list(paths(manifest))
-    rng = np.random.default_rng(0)
-    junk = [None, -1, 2**70, 1.5, "0", [1], {}, {"type": "ref", "id": 0}, True]
-    bad = tmp_path / "bad.fastrec"
-    for i in rng.choice(len(every), 30, replace=False):
-        for value in junk:
-            edited = json.loads(members[MANIFEST])
-            *parents, last = every[i] or (None,)
-            node = edited
-            for key in parents:
-                node = node[key]
-            if last is None:
-                edited = value
-            else:
-                node[last] = value
-            with zipfile.ZipFile(bad, "w") as zf:
-                for name, data in members.items():
-                    zf.writestr(name, json.dumps(edited) if name == MANIFEST else data)
-            try:
-                load_model(bad)
-            except ValueError as e:
-                assert str(bad) in str(e)
-
-
 def test_keras_member_that_is_not_a_keras_file(keras_file, tmp_path):
     bad = _rewrite(keras_file, tmp_path / "bad.fastrec", replace={"keras/0.keras": b"junk" * 9})
     with pytest.raises(
@@ -585,15 +708,3 @@ def test_keras_member_that_is_not_a_keras_file(keras_file, tmp_path):
         ValueError, match=rf"{bad}: Keras could not load its network keras/0\.keras"
     ):
         load_model(bad)
-
-
-def test_model_save_method_and_top_level_load(tmp_path):
-    ratings = fastrec.datasets.synthetic("ml-100k", seed=4)
-    train, test = fastrec.train_test_split(ratings, seed=1)
-    model = fastrec.BiasedMF(n_epochs=2).fit(train)
-    path = model.save(tmp_path / "mf.fastrec")
-    loaded = fastrec.load_model(path)
-    np.testing.assert_array_equal(loaded.predict(test), model.predict(test))
-    pd.testing.assert_frame_equal(loaded.recommend_all(n=5), model.recommend_all(n=5))
-    with pytest.raises(fastrec.NotFittedError):
-        fastrec.Bias().save(tmp_path / "unfitted.fastrec")

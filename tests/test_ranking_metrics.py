@@ -319,7 +319,7 @@ def test_evaluate_all_adds_the_ranking_columns():
     ratings = fastrec.Ratings.from_frame(frame)
     metrics = ["rmse", "mae", "precision@10", "recall@10", "ndcg@10"]
     table = fastrec.evaluate_all(
-        ratings, models=["UserMean", "Bias"], metrics=metrics, progress=False, warmup=False
+        ratings, models=["UserMean", "Bias"], metrics=metrics, show_progress=False, warmup=False
     )
     assert list(table.columns) == [
         "model", *metrics, "coverage", "fit_s", "predict_s", "compile_s",

@@ -19,7 +19,7 @@ from fastrec.kernels.recommend import (
     take_top_n_ranked,
 )
 from fastrec.memory import InsufficientMemoryError
-from fastrec.models import MODELS, NotFittedError, base
+from fastrec.models import MODELS, NotFittedError, _topn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -253,8 +253,8 @@ def test_recommend_all_equals_recommend_per_user(fitted, split):
 
 def test_item_tiles_give_the_same_answer(fitted, monkeypatch):
     whole = fitted.recommend_all(n=6)
-    monkeypatch.setattr(base, "_BLOCK_BYTES", 1)
-    monkeypatch.setattr(base, "_MIN_TILE", 7)  # tiles of 7 items, the last one shorter
+    monkeypatch.setattr(_topn, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(_topn, "MIN_TILE", 7)  # tiles of 7 items, the last one shorter
     pd.testing.assert_frame_equal(fitted.recommend_all(n=6, block_size=11), whole)
 
 
