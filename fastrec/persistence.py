@@ -191,17 +191,19 @@ class _Writer:
         seen = self._written.get(id(index))
         if seen is not None and seen[0] is index:  # the model's and its fallback's id maps
             return seen[1]
+        record = {"type": "index", "dtype": str(index.dtype)}
+        record["name"] = index.name if isinstance(index.name, str) else None
         values = index.to_numpy()
-        if values.dtype.kind == "O" or index.dtype.kind not in "biuf":
-            if not all(isinstance(x, str) for x in values):
-                raise TypeError(f"cannot save {where}: ids must be all numbers or all strings")
-            values = values.astype(str)
-        record = {
-            "type": "index",
-            "dtype": str(index.dtype),
-            "name": index.name if isinstance(index.name, str) else None,
-            "values": self._array(values, where),
-        }
+        if values.dtype.kind in "biuf":
+            record["values"] = self._array(values, where)
+        elif all(isinstance(x, str) for x in values):  # UTF-8 bytes and offsets, exact
+            encoded = [x.encode("utf-8") for x in values]
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+            np.cumsum([len(b) for b in encoded], out=offsets[1:])
+            record["utf8"] = self._array(np.frombuffer(b"".join(encoded), np.uint8), where)
+            record["offsets"] = self._array(offsets, where)
+        else:
+            raise TypeError(f"cannot save {where}: ids must be all numbers or all strings")
         self._written[id(index)] = (index, record)
         return record
 
@@ -224,7 +226,7 @@ def load_model(path: str | os.PathLike):
         try:
             return _Reader(zf, where).load()
         except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError, RecursionError,
-                OverflowError, KeyError, TypeError) as e:  # fmt: skip
+                OverflowError, KeyError, TypeError, AttributeError, IndexError) as e:  # fmt: skip
             raise ValueError(
                 f"{where}: corrupt fastrec model file ({type(e).__name__}: {e})"
             ) from e
@@ -235,7 +237,7 @@ class _Reader:
         self.zf, self.where = zf, where
         self.names = set(zf.namelist())
         self.arrays: dict[str, np.ndarray] = {}
-        self.indexes: dict[tuple, pd.Index] = {}
+        self.indexes: dict[str, pd.Index] = {}
 
     def bad(self, what: str) -> ValueError:
         return ValueError(f"{self.where}: {what}")
@@ -313,9 +315,14 @@ class _Reader:
                 raise self.bad(f"{where}: no {side}_index_ / {side}_n_train_")
             if counts.shape != (len(index),) or counts.dtype.kind not in "iu":
                 raise self.bad(f"{where}.{side}_n_train_ does not match {side}_index_")
-        lo, hi = model.rating_range_
-        indptr, items = model.seen_indptr_, model.seen_items_
-        if not (type(model.global_mean_) is float and lo <= hi):
+        bounds, indptr, items = model.rating_range_, model.seen_indptr_, model.seen_items_
+        if not (
+            type(model.global_mean_) is float
+            and type(bounds) is tuple
+            and len(bounds) == 2
+            and all(type(b) is float for b in bounds)
+            and bounds[0] <= bounds[1]
+        ):
             raise self.bad(f"{where}: bad rating_range_ / global_mean_")
         if (
             len(indptr) != len(model.user_index_) + 1
@@ -338,6 +345,8 @@ class _Reader:
             items = [self.value(x, where) for x in v["items"]]
             return items if kind == "list" else tuple(items)
         if kind == "dict":
+            if type(v["items"]) is not dict:
+                raise self.bad(f"{where}: a dict record needs an 'items' object")
             return {k: self.value(x, f"{where}[{k!r}]") for k, x in v["items"].items()}
         if kind == "ndarray":
             return self.array(v["member"], where)
@@ -352,14 +361,25 @@ class _Reader:
         raise self.bad(f"{where}: unknown value type {kind!r}")
 
     def index(self, v: dict, where: str) -> pd.Index:
-        """The id map; one object for every record of the same member (model and fallback)."""
-        key = (v["values"]["member"], v["dtype"], v["name"])
+        """The id map; one object for every record of the same members (model, fallback)."""
+        key = str([v.get(k) for k in ("values", "utf8", "offsets", "dtype", "name")])
         if key not in self.indexes:
-            values = self.array(key[0], where)
-            if values.dtype.kind == "U":
-                values = values.astype(object)
-            dtype = None if key[1] == "object" else key[1]
-            self.indexes[key] = pd.Index(values, dtype=dtype, name=key[2])
+            if "values" in v:
+                values = self.value(v["values"], where)
+            else:
+                blob, ends = self.value(v["utf8"], where), self.value(v["offsets"], where)
+                if blob.dtype != np.uint8 or ends.ndim != 1 or ends[-1] != len(blob):
+                    raise self.bad(f"{where}: inconsistent string ids")
+                raw = blob.tobytes()
+                values = np.array(
+                    [raw[a:b].decode("utf-8") for a, b in zip(ends[:-1], ends[1:], strict=True)],
+                    dtype=object,
+                )
+            dtype = None if v["dtype"] == "object" else v["dtype"]
+            try:
+                self.indexes[key] = pd.Index(values, dtype=dtype, name=v["name"])
+            except (TypeError, ValueError, NotImplementedError) as e:
+                raise self.bad(f"{where}: bad id map ({e})") from None
         return self.indexes[key]
 
     def array(self, member: str, where: str) -> np.ndarray:
