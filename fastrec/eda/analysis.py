@@ -111,6 +111,8 @@ def analyze(
         (:func:`fastrec.movies.load_movies`: movies.csv, movies.dat, u.item), or None
         (no genre numbers). Its ``movieId`` are matched to the ratings' raw item ids.
 
+    Notes
+    -----
     Cost: O(ratings) numpy passes (a ``bincount`` of ratings per movie and rating value,
     ``describe()``) and O(movies x genres) for the genres; at ml-25m a few seconds and a few
     hundred MB beside the ratings.

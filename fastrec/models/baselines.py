@@ -118,7 +118,7 @@ class Bias(Recommender):
     reg_user, reg_item : float, default 5 and 3
         Damping: a bias is the mean deviation shrunk as if ``reg`` extra ratings of 0 were
         seen. Surprise's BaselineOnly uses 15 and 10; 5 and 3 score better on every split we
-        measured (ml-latest-small 2016 and 2018, the five ml-100k folds), see the README.
+        measured (ml-latest-small 2016 and 2018, the five ml-100k folds; see the docs' results).
     n_iter : int, default 10
     """
 

@@ -60,6 +60,10 @@ class BiasedMF(Recommender):
     :class:`~fastrec.models.baselines.Bias` (damped ``mu + b_u + b_i``, the missing side's
     bias 0), counted as a fallback (:meth:`~fastrec.Recommender.predict_with_fallback`).
 
+    The defaults are one setting for every data set (chosen on the post's split, ml-100k's
+    five folds and ml-latest-small 2018; not per data set): Surprise's defaults are
+    ``n_factors=100, n_epochs=20, lr=0.005, reg=0.02, init_std=0.1``.
+
     Parameters
     ----------
     n_factors : int, default 50
@@ -84,12 +88,8 @@ class BiasedMF(Recommender):
     show_progress : bool, default False
         Log each epoch's training RMSE at INFO level and show a tqdm bar.
 
-    The defaults are one setting for every data set (chosen on the post's split, ml-100k's
-    five folds and ml-latest-small 2018; not per data set): Surprise's defaults are
-    ``n_factors=100, n_epochs=20, lr=0.005, reg=0.02, init_std=0.1``.
-
-    Attributes (after ``fit``)
-    --------------------------
+    Attributes
+    ----------
     user_factors_ : float32[n_users, n_factors], item_factors_ : float32[n_items, n_factors]
     user_bias_ : float32[n_users], item_bias_ : float32[n_items]
     history_ : dict of lists of float

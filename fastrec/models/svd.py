@@ -70,8 +70,8 @@ class SVD(Recommender):
     n_power_iter : int, default 8
         Power iterations of the randomized solver (unused by ARPACK).
 
-    Attributes (after ``fit``)
-    --------------------------
+    Attributes
+    ----------
     user_mean_ : float64[n_users] (0 for a user without training ratings)
     user_factors_ : float64[n_users, k] (``U``), singular_values_ : float64[k],
     item_factors_ : float64[n_items, k] (``Vt.T``)

@@ -109,8 +109,8 @@ class KerasRecommender(Recommender):
         Log one line per epoch (loss, validation MSE, learning rate, seconds) at INFO level
         and show a tqdm bar over the epochs.
 
-    Attributes (after ``fit``)
-    --------------------------
+    Attributes
+    ----------
     backend_ : str
         The Keras backend the network was trained on: ``"tensorflow"``, ``"jax"`` or
         ``"torch"``.

@@ -3,7 +3,7 @@
 ``UserKNN()`` and ``ItemKNN()`` (``k=None``, the defaults) are the post's "User-based" and
 "Movie-based Cosine Similarity"; ``UserKNN(k=40)`` / ``ItemKNN(k=40)`` the standard
 neighbourhood models (Surprise's KNNWithMeans / KNNBaseline, LensKit's ItemItem). The post
-fed its formula the test ratings; here it only ever sees the training ratings (the README
+fed its formula the test ratings; here it only ever sees the training ratings (the docs
 and ``docs/results.md`` give the post's leaky figures and the honest ones).
 
 Layout: one class per public name, one module per algorithm.
@@ -108,7 +108,9 @@ class UserKNN(NeighborhoodModel):
         truncated rows it predicts every pair, and warns (at MovieLens-25M scale: hours;
         see :mod:`fastrec.models.knn.scoring`).
 
-    Attributes (after ``fit``): see ``NeighborhoodModel`` in :mod:`fastrec.models.knn._base`;
+    Notes
+    -----
+    Fitted attributes: see ``NeighborhoodModel`` in :mod:`fastrec.models.knn._base`;
     ``similarity_`` (CSR, users x users: each user's stored neighbours) and
     ``neighbor_abs_sum_`` read them.
     """
