@@ -3,8 +3,8 @@
 ``UserKNN()`` and ``ItemKNN()`` (``k=None``, the defaults) are the post's "User-based" and
 "Movie-based Cosine Similarity"; ``UserKNN(k=40)`` / ``ItemKNN(k=40)`` the standard
 neighbourhood models (Surprise's KNNWithMeans / KNNBaseline, LensKit's ItemItem). The post
-fed its formula the test ratings; here it only ever sees the training ratings (the docs
-and ``docs/results.md`` give the post's leaky figures and the honest ones).
+fed its formula the test ratings; here it only ever sees the training ratings (the results
+page of the docs, ``docs/results.md``, gives the post's leaky figures and the honest ones).
 
 Layout: one class per public name, one module per algorithm.
 
