@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 
-
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+from _common import emit, peak_gib, run_child, warm_up
 
 
 def child(shape: str, model_name: str, k, keep, exact: bool) -> dict:
@@ -40,36 +36,33 @@ def child(shape: str, model_name: str, k, keep, exact: bool) -> dict:
     if not exact:
         params["exact"] = False
     out = {"shape": shape, "model": cls(**params).name}
-    t0 = time.perf_counter()
-    tiny = fastrec.train_test_split(fastrec.datasets.synthetic("ml-100k", seed=1))
-    cls(**params).fit(tiny[0]).predict(tiny[1])
-    out["compile_s"] = time.perf_counter() - t0
+    out["compile_s"] = warm_up(cls(**params))
 
     t0 = time.perf_counter()
     ratings = fastrec.datasets.synthetic(shape, seed=0)
-    out["data_s"], out["data_peak_gib"] = time.perf_counter() - t0, _peak_gib()
+    out["data_s"], out["data_peak_gib"] = time.perf_counter() - t0, peak_gib()
     t0 = time.perf_counter()
     train, test = fastrec.train_test_split(ratings, test_size=0.2, seed=7)
     del ratings
     train.csr, train.csc  # noqa: B018  built once, shared by every model
-    out["split_csr_s"], out["split_peak_gib"] = time.perf_counter() - t0, _peak_gib()
+    out["split_csr_s"], out["split_peak_gib"] = time.perf_counter() - t0, peak_gib()
     out["n_train"], out["n_test"] = len(train), len(test)
 
     model = cls(**params)
     t0 = time.perf_counter()
     model.fit(train)
-    out["fit_s"], out["fit_peak_gib"] = time.perf_counter() - t0, _peak_gib()
+    out["fit_s"], out["fit_peak_gib"] = time.perf_counter() - t0, peak_gib()
     out["fit_phases_s"] = model.fit_seconds_
     out["keep"] = model.keep_
-    stored = model._similarity  # None where fit deferred the lists (keep with exact=True)
+    stored = model.stored_similarity_  # None where fit deferred the lists (exact=True)
     out["stored_neighbors"] = "deferred" if stored is None else int(stored.nnz)
     t0 = time.perf_counter()
-    pred = model.predict(test)
-    out["predict_s"], out["predict_peak_gib"] = time.perf_counter() - t0, _peak_gib()
+    pred, fell_back = model.predict_with_fallback(test)
+    out["predict_s"], out["predict_peak_gib"] = time.perf_counter() - t0, peak_gib()
     out["fit_predict_s"] = out["fit_s"] + out["predict_s"]
     out["rmse"] = fastrec.rmse(pred, test.ratings)
-    out["coverage"] = model.coverage_
-    out["n_recomputed"] = getattr(model, "n_recomputed_", 0)
+    out["coverage"] = 1.0 - float(fell_back.mean())
+    out["n_recomputed"] = model.recomputed_count(test)  # reruns predict's kernels, untimed
     out["bias_rmse"] = fastrec.rmse(fastrec.Bias().fit(train).predict(test), test.ratings)
     assert np.isfinite(pred).all()
     return out
@@ -91,20 +84,17 @@ def main() -> None:
     if args.child:
         exact = args.exact[0] == "True"
         result = child(args.shape, args.models[0], args.k, _parse_keep(args.keep[0]), exact)
-        print("RESULT " + json.dumps(result), flush=True)
+        emit(result)
         return
     rows = []
     runs = [(n, kp, ex) for n in args.models for kp in args.keep for ex in args.exact]
     for name, keep, exact in runs:
-        cmd = [sys.executable, __file__, "--child", "--shape", args.shape,
-               "--models", name, "--k", str(args.k), "--keep", keep,
-               "--exact", exact]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            print(f"{name} keep={keep} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        child_args = ["--child", "--shape", args.shape, "--models", name, "--k", str(args.k),
+                      "--keep", keep, "--exact", exact]  # fmt: skip
+        row, error, _ = run_child(__file__, child_args)
+        if row is None:
+            print(f"{name} keep={keep} failed: {error}", file=sys.stderr)
             continue
-        row = json.loads(lines[-1][len("RESULT ") :])
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()

@@ -14,13 +14,10 @@ compiled on a tiny set first, so that timings hold no compilation. Run it alone 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import time
 
 import numpy as np
+from _common import emit, peak_gib, run_child, synthetic_split, warm_up
 
 import fastrec
 from fastrec.models.mf import BiasedMF
@@ -33,30 +30,19 @@ MODELS = {
 }
 
 
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-
-
-def _warm_up(factory) -> None:
-    tiny_train, tiny_test = fastrec.train_test_split(fastrec.datasets.synthetic("ml-100k"))
-    factory().fit(tiny_train).predict(tiny_test)
-
-
 def run_one(name: str, shape: str, epochs_only: bool, repeats: int) -> dict:
     factory = MODELS[name]
-    _warm_up(factory)
-    ratings = fastrec.datasets.synthetic(shape, seed=0)
-    train, test = fastrec.train_test_split(ratings, test_size=0.2, seed=7)
-    del ratings
+    warm_up(factory())
+    train, test = synthetic_split(shape)
     train.csr, train.csc  # noqa: B018  (built once per Ratings; not part of a model's fit)
     result = {"model": name, "shape": shape, "n_train": len(train), "n_test": len(test)}
-    result["data_peak_gib"] = _peak_gib()
+    result["data_peak_gib"] = peak_gib()
     if epochs_only:
         model = BiasedMF(n_epochs=1)
         times = []
         for _ in range(repeats):
             model.fit(train)
-            times.append(model.epoch_seconds_[0])
+            times.append(model.history_["seconds"][0])
         result["epoch_s"] = float(np.median(times))
         result["epoch_s_all"] = times
         result["ratings_per_s"] = len(train) / result["epoch_s"]
@@ -66,13 +52,14 @@ def run_one(name: str, shape: str, epochs_only: bool, repeats: int) -> dict:
         model.fit(train)
         result["fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        pred = model.predict(test)
+        pred, fell_back = model.predict_with_fallback(test)
         result["predict_s"] = time.perf_counter() - t0
         result["rmse"] = fastrec.rmse(pred, test.ratings)
-        result["n_fallback"] = model.n_fallback_
-        if hasattr(model, "epoch_seconds_"):
-            result["epoch_s_median"] = float(np.median(model.epoch_seconds_))
-    result["peak_gib"] = _peak_gib()
+        result["n_fallback"] = int(fell_back.sum())
+        seconds = getattr(model, "history_", {}).get("seconds")
+        if seconds:
+            result["epoch_s_median"] = float(np.median(seconds))
+    result["peak_gib"] = peak_gib()
     return result
 
 
@@ -86,17 +73,17 @@ def main() -> None:
     args = parser.parse_args()
     names = args.model or (["mf"] if args.epochs_only else list(MODELS))
     if args.child:
-        print(json.dumps(run_one(names[0], args.shape, args.epochs_only, args.repeats)))
+        emit(run_one(names[0], args.shape, args.epochs_only, args.repeats))
         return
     print(f"{args.shape} (synthetic, seed 0), 80/20 split seed 7")
     for name in names:
-        cmd = [sys.executable, __file__, "--child", "--model", name, "--shape", args.shape]
-        cmd += ["--repeats", str(args.repeats)] + (["--epochs-only"] if args.epochs_only else [])
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(f"{name}: failed\n{out.stderr[-3000:]}")
+        child_args = ["--child", "--model", name, "--shape", args.shape]
+        child_args += ["--repeats", str(args.repeats)]
+        child_args += ["--epochs-only"] if args.epochs_only else []
+        res, error, _ = run_child(__file__, child_args)
+        if res is None:
+            print(f"{name}: failed: {error}")
             continue
-        res = json.loads(out.stdout.strip().splitlines()[-1])
         if args.epochs_only:
             print(
                 f"{name}: one epoch {res['epoch_s']:.2f}s (median of {args.repeats}: "

@@ -12,23 +12,24 @@ and under 3 GB for 25M rows on two cores). The first load may compile Numba kern
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-CHILD = """
-import json, resource, sys, time
-t0 = time.perf_counter()
-import fastrec
-t1 = time.perf_counter()
-r = fastrec.load_ratings(sys.argv[1])
-t2 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "n": len(r),
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
-"""
+from _common import emit, peak_gib, run_child
+
+
+def child(path: str) -> dict:
+    """One load in this (fresh) process: import and load seconds, peak memory."""
+    t0 = time.perf_counter()
+    import fastrec
+
+    t1 = time.perf_counter()
+    r = fastrec.load_ratings(path)
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "load_s": t2 - t1, "n": len(r), "peak_rss_gib": peak_gib()}
 
 
 def main() -> None:
@@ -36,7 +37,11 @@ def main() -> None:
     parser.add_argument("--shape", default="ml-25m")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", metavar="FILE", help="write the csv here and keep it")
+    parser.add_argument("--child", metavar="CSV", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        emit(child(args.child))
+        return
 
     import fastrec.datasets
 
@@ -47,13 +52,10 @@ def main() -> None:
         size_mb = path.stat().st_size / 2**20
         runs = []
         for _ in range(args.repeats + 1):  # the first run may compile kernels
-            out = subprocess.run(
-                [sys.executable, "-c", CHILD, str(path)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            result, error, _seconds = run_child(__file__, ["--child", str(path)])
+            if result is None:
+                sys.exit(f"loading {path} failed: {error}")
+            runs.append(result)
     first, timed = runs[0], runs[1:]
     print(f"{args.shape}: {timed[0]['n']:,} ratings, {size_mb:.0f} MiB csv")
     print(f"first load (may compile): {first['load_s']:.2f} s")

@@ -196,7 +196,7 @@ def plot(rows: list[dict], title: str, path: str | os.PathLike) -> None:
         if r["fastrec"] not in best or r["theirs"]["rmse"] < best[r["fastrec"]]["theirs"]["rmse"]:
             best[r["fastrec"]] = r
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from plotting import place_labels
+    from plotting import place_labels, style_rmse_seconds
 
     fig, ax = plt.subplots(figsize=(10.5, 6.5), dpi=120)
     colors = plt.get_cmap("tab10").colors
@@ -220,14 +220,7 @@ def plot(rows: list[dict], title: str, path: str | os.PathLike) -> None:
     ax.scatter([], [], marker="s", facecolor="none", edgecolor="black",
                label="Surprise: the most accurate counterpart of each fastrec model")  # fmt: skip
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False, fontsize=9)
-    ax.set_xscale("log")
-    ax.set_xlabel("fit + predict seconds (log scale)")
-    ax.set_ylabel("test RMSE (lower is better)")
-    ax.set_title(title, fontsize=11)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_xlim(min(xs) / 2, max(xs) * 40)  # room for the labels right of the points
-    ax.margins(y=0.1)
-    fig.tight_layout()
+    style_rmse_seconds(ax, title, xs, label_room=40)
     place_labels(ax, xs, ys, texts, colors=text_colors, fontsize=8.5)
     fig.savefig(path)
     plt.close(fig)

@@ -1,4 +1,5 @@
-"""Labels beside scatter points that do not overlap each other (scale.py and peers.py plots).
+"""The RMSE-against-seconds plots of scale.py and peers.py: their axes, and labels beside the
+points that do not overlap each other.
 
 matplotlib is imported by the callers, lazily; this module only uses the axes it is given.
 """
@@ -18,6 +19,20 @@ _PLACES = [
     ((-7, 12), "right", "bottom"),
     ((-7, -12), "right", "top"),
 ]
+
+
+def style_rmse_seconds(ax, title: str, seconds, label_room: float) -> None:
+    """The axes of an RMSE against fit + predict seconds plot: log-scaled seconds, grid,
+    title, and ``label_room`` times the largest time of room right of the points for their
+    labels; then the figure's tight layout."""
+    ax.set_xscale("log")
+    ax.set_xlabel("fit + predict seconds (log scale)")
+    ax.set_ylabel("test RMSE (lower is better)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_xlim(min(seconds) / 2, max(seconds) * label_room)
+    ax.margins(y=0.1)
+    ax.figure.tight_layout()
 
 
 def place_labels(ax, xs, ys, texts, colors=None, fontsize=9, marker_px=9) -> None:

@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
+from _common import emit, peak_gib, run_child, synthetic_split, warm_up
 
 import fastrec
 from fastrec.evaluate import model_from_spec
@@ -36,10 +34,6 @@ from fastrec.models import MODELS
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SCALE_MODELS = ["Bias", "BiasedMF", "ALS", "SVD"]
-
-
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
 def _rss_bytes() -> int:
@@ -67,18 +61,9 @@ class _RssSampler:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def _warm_up(spec: str) -> None:
-    train, _ = fastrec.train_test_split(fastrec.datasets.synthetic("ml-100k", seed=1), seed=3)
-    model = model_from_spec(spec).fit(train)
-    model.recommend_all(n=10, users=train.user_index[:50])
-    model.recommend(train.user_index[0])
-
-
 def run_one(name: str, shape: str, n: int, repeats: int) -> dict:
-    _warm_up(name)
-    ratings = fastrec.datasets.synthetic(shape, seed=0)
-    train, test = fastrec.train_test_split(ratings, test_size=0.2, seed=7)
-    del ratings
+    warm_up(model_from_spec(name), recommend=True)
+    train, test = synthetic_split(shape)
     result = {"model": name, "shape": shape, "n": n, "n_train": len(train), "n_test": len(test)}
     t0 = time.perf_counter()
     group_items_by_user(train.user_codes, train.item_codes, train.n_users)
@@ -89,7 +74,7 @@ def run_one(name: str, shape: str, n: int, repeats: int) -> dict:
     result["rmse"] = fastrec.rmse(model.predict(test), test.ratings)
     result["n_users"] = int((model.user_n_train_ > 0).sum())
     result["n_items"] = int((model.item_n_train_ > 0).sum())
-    result["peak_before_gib"] = _peak_gib()
+    result["peak_before_gib"] = peak_gib()
     times, added = [], []
     for _ in range(repeats):
         with _RssSampler() as rss:
@@ -103,7 +88,7 @@ def run_one(name: str, shape: str, n: int, repeats: int) -> dict:
     result["recommend_s_all"] = [round(t, 2) for t in times]
     result["users_per_s"] = result["n_users"] / result["recommend_s"]
     result["recommend_added_gib"] = float(max(added))
-    result["peak_gib"] = _peak_gib()
+    result["peak_gib"] = peak_gib()
     result["rows"] = len(top)
     sample = top.sample(min(2000, len(top)), random_state=0)
     user_col, item_col = top.columns[0], top.columns[2]
@@ -126,7 +111,7 @@ def main() -> None:
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.model[0], args.shape, args.n, args.repeats)), flush=True)
+        emit(run_one(args.model[0], args.shape, args.n, args.repeats))
         return
     names = args.model or (
         [c for c, cls in MODELS.items() if cls.missing_dependency() is None]
@@ -134,14 +119,12 @@ def main() -> None:
         else SCALE_MODELS
     )
     for name in names:
-        cmd = [sys.executable, __file__, "--one", "--shape", args.shape, "--model", name]
-        cmd += ["--n", str(args.n), "--repeats", str(args.repeats)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        lines = out.stdout.strip().splitlines()
-        if out.returncode != 0 or not lines:
-            print(json.dumps({"model": name, "shape": args.shape, "error": out.stderr[-2000:]}))
-        else:
-            print(lines[-1], flush=True)
+        child_args = ["--one", "--shape", args.shape, "--model", name]
+        child_args += ["--n", str(args.n), "--repeats", str(args.repeats)]
+        result, error, _ = run_child(__file__, child_args)
+        if result is None:
+            result = {"model": name, "shape": args.shape, "error": error}
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

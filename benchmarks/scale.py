@@ -8,13 +8,15 @@ One process loads (``--path``) or generates (``--shape``: ``fastrec.datasets.syn
 seed=0)``) the ratings, splits them 80/20 (the post's split, seed 7) and saves the split as
 .npy files in a temporary folder. Then each model runs in a fresh process of its own, so that
 its peak resident memory (``ru_maxrss``) is its own: it reads the split, compiles its Numba
-kernels on a tiny set, fits, predicts the test ratings, and reports RMSE, MAE, coverage, the
-fit and predict seconds and the peak memory of the process (the split's arrays included).
+kernels on a tiny set (``_common.warm_up``), fits, predicts the test ratings, and reports
+RMSE, MAE, coverage, the fit and predict seconds and the peak memory of the process (the
+split's arrays included).
 
 A model whose ``fit`` raises :class:`fastrec.memory.InsufficientMemoryError` (the post's
 ``UserKNN()`` and ``ItemKNN()`` at ml-25m: a similarity over every pair of users or items)
-is replaced by its ``memory_fallback()`` (their ``k=40`` form), as ``evaluate_all`` does;
-the table's ``ran`` column and note say so. The default models are every model of
+is replaced by its ``memory_fallback()`` (their ``k=40`` form) through
+:func:`fastrec.evaluate.fit_with_memory_fallback`, as ``evaluate_all`` does; the table's
+``ran`` column and note say so. The default models are every model of
 ``fastrec.models.MODELS`` except the Keras ones (``--keras`` adds them, trained on the fast
 schedule; ``benchmarks/keras_scale.py`` shows their epochs at this scale).
 
@@ -37,21 +39,17 @@ import datetime
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import emit, peak_gib, run_child, warm_up
+
 GB = 1e9
 TARGET_TOTAL_S = 30 * 60
 TARGET_PEAK_BYTES = 8 * GB
 KERAS = ("DotProduct", "DotProductBias", "NeuralNet")
-
-
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 # ------------------------------------------------------------------ children
@@ -83,7 +81,7 @@ def prepare(source: dict, folder: Path) -> dict:
         "n_test": len(test),
         "data_s": t1 - t0,
         "split_s": t2 - t1,
-        "peak_gib": _peak_gib(),
+        "peak_gib": peak_gib(),
     }
 
 
@@ -102,95 +100,48 @@ def _read_split(folder: Path):
     return parts
 
 
-def _warm_up(model) -> float:
-    """Fit and predict a clone on a tiny random set: compiles the Numba kernels."""
-    import numpy as np
-    import pandas as pd
-
-    import fastrec
-
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(0)  # 200 users x 120 items, 12 ratings each, half stars
-    n_users, n_items, per_user = 200, 120, 12
-    users = np.repeat(np.arange(n_users), per_user)
-    items = np.concatenate([rng.choice(n_items, per_user, replace=False) for _ in range(n_users)])
-    tiny = fastrec.Ratings(
-        pd.Index(np.arange(n_users), name="userId"),
-        pd.Index(np.arange(n_items), name="movieId"),
-        users,
-        items,
-        rng.integers(1, 11, len(users)) / 2.0,
-    )
-    tiny_train, tiny_test = fastrec.train_test_split(tiny)
-    warm = model.clone()
-    if "max_epochs" in warm.get_params():
-        warm.set_params(max_epochs=1)
-    warm.fit(tiny_train).predict(tiny_test)
-    return time.perf_counter() - t0
-
-
 def run_model(name: str, folder: Path, keras_max_epochs: int | None) -> dict:
     """Fit and predict one model (by its name in fastrec.models.MODELS) on the saved split."""
     import numba
 
     import fastrec
-    from fastrec.memory import InsufficientMemoryError
+    from fastrec.evaluate import fit_with_memory_fallback
     from fastrec.models import MODELS
 
     model = MODELS[name]()
     if name in KERAS and keras_max_epochs is not None:
         model.set_params(max_epochs=keras_max_epochs)
     out = {"model": model.name, "ran": model.name, "note": "", "threads": numba.get_num_threads()}
-    out["compile_s"] = _warm_up(model)
+    out["compile_s"] = warm_up(model)
     t0 = time.perf_counter()
     train, test = _read_split(folder)
-    out["read_s"], out["data_peak_gib"] = time.perf_counter() - t0, _peak_gib()
-    t0 = time.perf_counter()
-    try:
-        model.fit(train)
-    except InsufficientMemoryError as err:
-        lighter = model.memory_fallback()
-        if lighter is None:
-            raise
-        out["note"] = f"{model.name} does not fit in memory ({err}); ran {lighter.name} instead"
+    out["read_s"], out["data_peak_gib"] = time.perf_counter() - t0, peak_gib()
+
+    def before_fallback(lighter, err) -> None:  # the refused fit and the warm-up are not timed
+        nonlocal t0
         out["refused_after_s"] = time.perf_counter() - t0
         out["needed_gib"] = err.needed_bytes / 2**30
         out["available_gib"] = err.available_bytes / 2**30
-        model = lighter
-        out["ran"] = model.name
-        out["compile_s"] += _warm_up(model)
+        out["compile_s"] += warm_up(lighter)
         t0 = time.perf_counter()
-        model.fit(train)
+
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    fitted = fit_with_memory_fallback(model, train, notes, before_fallback=before_fallback)
     t1 = time.perf_counter()
-    out["fit_s"], out["fit_peak_gib"] = t1 - t0, _peak_gib()
-    pred = model.predict(test)
+    out["fit_s"], out["fit_peak_gib"] = t1 - t0, peak_gib()
+    out["note"], out["ran"] = "; ".join(notes), fitted.name
+    model = fitted
+    pred, fell_back = model.predict_with_fallback(test)
     out["predict_s"] = time.perf_counter() - t1
     out["rmse"] = fastrec.rmse(pred, test.ratings)
     out["mae"] = fastrec.mae(pred, test.ratings)
-    out["coverage"] = model.coverage_
-    out["peak_gib"] = _peak_gib()
+    out["coverage"] = 1.0 - float(fell_back.mean())
+    out["peak_gib"] = peak_gib()
     return out
 
 
 # -------------------------------------------------------------------- parent
-def _child(args: list[str], timeout: float | None) -> tuple[dict | None, str, float]:
-    """Run this script with ``args`` in a new process; (its RESULT dict or None, error, s)."""
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"timed out after {timeout:.0f} s", time.perf_counter() - t0
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-        sys.stderr.write(proc.stderr[-4000:])
-        return None, tail[0], wall
-    return json.loads(lines[-1][len("RESULT ") :]), "", wall
-
-
 def markdown(result: dict) -> str:
     d = result["data"]
     lines = [
@@ -251,21 +202,14 @@ def plot(rows: list[dict], title: str, path: str | os.PathLike) -> None:
     import matplotlib.pyplot as plt
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from plotting import place_labels
+    from plotting import place_labels, style_rmse_seconds
 
     done = [r for r in rows if not r.get("error")]
     seconds = [r["fit_s"] + r["predict_s"] for r in done]
     rmses = [r["rmse"] for r in done]
     fig, ax = plt.subplots(figsize=(10, 6), dpi=120)
     ax.scatter(seconds, rmses, s=40, color="tab:blue", zorder=3)
-    ax.set_xscale("log")
-    ax.set_xlabel("fit + predict seconds (log scale)")
-    ax.set_ylabel("test RMSE (lower is better)")
-    ax.set_title(title, fontsize=11)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_xlim(min(seconds) / 2, max(seconds) * 12)  # room for the labels right of the points
-    ax.margins(y=0.1)
-    fig.tight_layout()
+    style_rmse_seconds(ax, title, seconds, label_room=12)
     labels = [f"{r['ran']} ({r['peak_gib']:.1f} GiB)" for r in done]
     place_labels(ax, seconds, rmses, labels)
     fig.savefig(path)
@@ -277,7 +221,7 @@ def run(names: list[str], shape: str, label: str, args, argv: list[str]) -> dict
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fastrec-scale-") as tmp:
         source_args = ["--path", args.path] if args.path else ["--shape", shape]
-        data, error, _ = _child(["--prepare", tmp, *source_args], args.timeout)
+        data, error, _ = run_child(__file__, ["--prepare", tmp, *source_args], args.timeout)
         if data is None:
             print(f"preparing the data failed: {error}", file=sys.stderr)
             return None
@@ -292,7 +236,9 @@ def run(names: list[str], shape: str, label: str, args, argv: list[str]) -> dict
             extra = []
             if args.keras_max_epochs is not None:
                 extra = ["--keras-max-epochs", str(args.keras_max_epochs)]
-            row, error, wall = _child(["--run-model", name, "--data", tmp, *extra], args.timeout)
+            row, error, wall = run_child(
+                __file__, ["--run-model", name, "--data", tmp, *extra], args.timeout
+            )
             if row is None:
                 row = {"model": name, "error": error}
                 print(f"{name}: FAILED ({error}) after {wall:.0f} s", flush=True)
@@ -342,11 +288,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.prepare:  # child: the data
         out = prepare({"path": args.path, "shape": args.shape or "ml-25m"}, Path(args.prepare))
-        print("RESULT " + json.dumps(out), flush=True)
+        emit(out)
         return 0
     if args.run_model:  # child: one model
         out = run_model(args.run_model, Path(args.data), args.keras_max_epochs)
-        print("RESULT " + json.dumps(out), flush=True)
+        emit(out)
         return 0
 
     from fastrec.models import MODELS

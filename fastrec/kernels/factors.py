@@ -225,22 +225,7 @@ def sgd_block(
 
 
 @njit(cache=True, parallel=True)
-def sgd_epoch(
-    block_ptr,
-    strata,
-    n_blocks,
-    users,
-    items,
-    ratings,
-    global_mean,
-    user_bias,
-    item_bias,
-    user_factors,
-    item_factors,
-    lr,
-    reg,
-    reg_bias,
-):
+def sgd_epoch(block_ptr, strata, n_blocks, *sgd_args):
     """One stratified SGD epoch (DSGD, Gemulla et al. 2011) over ratings arranged by
     :func:`arrange_blocks`; updates biases and factors in place, returns the sum of squared
     errors seen.
@@ -251,7 +236,9 @@ def sgd_epoch(
     without locks or races, and the result is the same as running them one after another
     (:func:`sgd_block` in order): deterministic on any number of threads.
 
-    ``strata``: int64[n_blocks]; other arguments as in :func:`sgd_block`.
+    ``strata``: int64[n_blocks]; ``sgd_args``: the arguments of :func:`sgd_block` after
+    ``start, end`` (``users, items, ratings, global_mean, user_bias, item_bias, user_factors,
+    item_factors, lr, reg, reg_bias``), passed positionally.
     """
     sse_per_block = np.zeros(n_blocks)
     total = 0.0
@@ -259,21 +246,7 @@ def sgd_epoch(
         s = strata[t]
         for g in prange(n_blocks):
             b = g * n_blocks + (g + s) % n_blocks
-            sse_per_block[g] = sgd_block(
-                block_ptr[b],
-                block_ptr[b + 1],
-                users,
-                items,
-                ratings,
-                global_mean,
-                user_bias,
-                item_bias,
-                user_factors,
-                item_factors,
-                lr,
-                reg,
-                reg_bias,
-            )
+            sse_per_block[g] = sgd_block(block_ptr[b], block_ptr[b + 1], *sgd_args)
         for g in range(n_blocks):  # summed in a fixed order: the same on any thread count
             total += sse_per_block[g]
     return total

@@ -12,11 +12,12 @@ The kernels return the neighbourhood term only; the caller adds the baseline. Pa
 grouped by anchor (a counting sort), so each anchor's similarity row is scattered (or, in
 :func:`predict_k_neighbors_exact`, computed) once into a dense work vector; anchors are dealt
 to ``n_chunks`` parallel chunks, each with its own ``O(n_anchors)`` work vectors, and every
-pair writes only its own output. The ``k`` best of a list are kept in a bounded heap, one
-pass over the list.
+pair writes only its own output. The ``k`` best of a list are kept in a bounded heap
+(:mod:`fastrec.kernels.heap`), one pass over the list.
 
-(This module uses :func:`fastrec.kernels.similarity.collect_row`, a sibling kernel; it
-imports nothing else from fastrec.)
+(This module uses its sibling kernel modules :mod:`~fastrec.kernels.heap`,
+:mod:`~fastrec.kernels.similarity` and :mod:`~fastrec.kernels.sparse`; it imports nothing
+else from fastrec.)
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .heap import admits, new_heap, push
 from .similarity import collect_row, new_workspace
+from .sparse import group_by_code
 
 # Each probe of the ranked-row scan is a binary search: count it as this many list steps.
 _PROBE_COST = 8
@@ -34,27 +37,31 @@ _PROBE_COST = 8
 def _group_by_anchor(anchors, n_anchors):
     """Counting sort: pairs of anchor ``a`` are ``order[ptr[a]:ptr[a+1]]``; ``active`` lists
     the anchors with at least one pair."""
-    ptr = np.zeros(n_anchors + 1, dtype=np.int64)
-    for p in range(anchors.shape[0]):
-        ptr[anchors[p] + 1] += 1
-    n_active = 0
-    for a in range(n_anchors):
-        if ptr[a + 1] > 0:
-            n_active += 1
-        ptr[a + 1] += ptr[a]
-    fill = ptr[:-1].copy()
-    order = np.empty(anchors.shape[0], dtype=np.int64)
-    for p in range(anchors.shape[0]):
-        a = anchors[p]
-        order[fill[a]] = p
-        fill[a] += 1
-    active = np.empty(n_active, dtype=np.int64)
-    n_active = 0
-    for a in range(n_anchors):
-        if ptr[a + 1] > ptr[a]:
-            active[n_active] = a
-            n_active += 1
+    ptr, order = group_by_code(anchors, n_anchors)
+    active = np.flatnonzero(ptr[1:] > ptr[:-1])
     return ptr, order, active
+
+
+@njit(cache=True, inline="always")
+def _scatter(w, idx, val, start, end):
+    """``w[idx[e]] = val[e]`` for ``e`` in ``start:end``: a sparse row into a dense one."""
+    for e in range(start, end):
+        w[idx[e]] = val[e]
+
+
+@njit(cache=True, inline="always")
+def _clear(w, idx, start, end):
+    """``w[idx[e]] = 0`` for ``e`` in ``start:end``: undo :func:`_scatter`."""
+    for e in range(start, end):
+        w[idx[e]] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _store(term, n_used, p, num, den, used):
+    """The k-NN term of pair ``p`` from its sums (left 0 when no neighbour counted)."""
+    if used > 0 and den > 0.0:
+        term[p] = num / den
+        n_used[p] = used
 
 
 @njit(cache=True, parallel=True)
@@ -99,8 +106,7 @@ def predict_all_neighbors(
         w = np.zeros(n_anchors)
         for g in range(c, active.shape[0], n_chunks):
             a = active[g]
-            for e in range(sim_indptr[a], sim_indptr[a + 1]):
-                w[sim_indices[e]] = sim_data[e]
+            _scatter(w, sim_indices, sim_data, sim_indptr[a], sim_indptr[a + 1])
             w[a] = 1.0
             den = abs_sums[a] + 1.0
             for q in range(ptr[a], ptr[a + 1]):
@@ -110,8 +116,7 @@ def predict_all_neighbors(
                 for e in range(list_indptr[t], list_indptr[t + 1]):
                     num += w[list_indices[e]] * list_dev[e]
                 term[p] = num / den
-            for e in range(sim_indptr[a], sim_indptr[a + 1]):
-                w[sim_indices[e]] = 0.0
+            _clear(w, sim_indices, sim_indptr[a], sim_indptr[a + 1])
             w[a] = 0.0
     return term
 
@@ -153,63 +158,31 @@ def _rank_row(sim_data, start, end, signed):
 
 
 @njit(cache=True)
-def _worse(hkey, hpos, i, j):
-    """Entry ``i`` ranks below entry ``j``: larger key, or equal key and later position."""
-    return hkey[i] > hkey[j] or (hkey[i] == hkey[j] and hpos[i] > hpos[j])
-
-
-@njit(cache=True)
-def _swap(hkey, hpos, hsim, hdev, i, j):
-    hkey[i], hkey[j] = hkey[j], hkey[i]
-    hpos[i], hpos[j] = hpos[j], hpos[i]
-    hsim[i], hsim[j] = hsim[j], hsim[i]
-    hdev[i], hdev[j] = hdev[j], hdev[i]
-
-
-@njit(cache=True)
-def _scan_list(w, list_indices, list_dev, start, end, k, signed, hkey, hpos, hsim, hdev):
+def _scan_list(w, list_indices, list_dev, start, end, signed, keys, ids):
     """Sums over the ``k`` best of ``list(t) = list_indices[start:end]`` by their similarity
     ``w[b]`` (0: not a neighbour): largest ``sim`` (``|sim|`` when ``signed``), ties going to
     the earlier entry (= the smaller index).
 
-    Keeps a max-heap of the ``k`` best so far with the worst on top (``hkey``, ``hpos``,
-    ``hsim``, ``hdev``: work buffers of length ``>= k``); a later entry replaces the top only
-    with a strictly smaller key. Returns ``(sum sim * dev, sum |sim|, number used)``.
+    Keeps the ``k`` best so far in a bounded heap (:mod:`fastrec.kernels.heap`; ``keys``,
+    ``ids``: work buffers of length ``k``), keyed by ``sim`` (``|sim|``) with the list
+    position as id, so that a later entry replaces the worst only with a strictly larger key.
+    Returns ``(sum sim * dev, sum |sim|, number used)``.
     """
     size = 0
     for e in range(start, end):
         s = w[list_indices[e]]
         if s == 0.0:
             continue
-        key = -abs(s) if signed else -s
-        if size < k:
-            i = size
-            size += 1
-            hkey[i], hpos[i], hsim[i], hdev[i] = key, e, s, list_dev[e]
-            while i > 0:  # sift up: the new entry is the latest, so it passes equal keys
-                parent = (i - 1) >> 1
-                if not _worse(hkey, hpos, i, parent):
-                    break
-                _swap(hkey, hpos, hsim, hdev, i, parent)
-                i = parent
-        elif key < hkey[0]:
-            hkey[0], hpos[0], hsim[0], hdev[0] = key, e, s, list_dev[e]
-            i = 0
-            while True:  # sift down
-                child = 2 * i + 1
-                if child >= size:
-                    break
-                if child + 1 < size and _worse(hkey, hpos, child + 1, child):
-                    child += 1
-                if not _worse(hkey, hpos, child, i):
-                    break
-                _swap(hkey, hpos, hsim, hdev, i, child)
-                i = child
+        key = abs(s) if signed else s
+        if admits(keys, size, key):
+            size = push(keys, ids, size, key, e)
     num = 0.0
     den = 0.0
     for j in range(size):
-        num += hsim[j] * hdev[j]
-        den += abs(hsim[j])
+        e = ids[j]
+        s = w[list_indices[e]]
+        num += s * list_dev[e]
+        den += abs(s)
     return num, den, size
 
 
@@ -269,15 +242,11 @@ def predict_k_neighbors(
     n_used = np.zeros(anchors.shape[0], dtype=np.int32)
     for c in prange(n_chunks):
         w = np.zeros(n_anchors)
-        hkey = np.empty(k)
-        hpos = np.empty(k, dtype=np.int64)
-        hsim = np.empty(k)
-        hdev = np.empty(k)
+        keys, ids = new_heap(k)
         for g in range(c, active.shape[0], n_chunks):
             a = active[g]
             row_start, row_end = sim_indptr[a], sim_indptr[a + 1]
-            for e in range(row_start, row_end):
-                w[sim_indices[e]] = sim_data[e]
+            _scatter(w, sim_indices, sim_data, row_start, row_end)
             ranked = np.empty(0, dtype=np.int64)
             is_ranked = False
             for q in range(ptr[a], ptr[a + 1]):
@@ -305,14 +274,10 @@ def predict_k_neighbors(
                                 break
                 else:
                     num, den, used = _scan_list(
-                        w, list_indices, list_dev, list_start, list_end, k, signed,
-                        hkey, hpos, hsim, hdev,
-                    )  # fmt: skip
-                if used > 0 and den > 0.0:
-                    term[p] = num / den
-                    n_used[p] = used
-            for e in range(row_start, row_end):
-                w[sim_indices[e]] = 0.0
+                        w, list_indices, list_dev, list_start, list_end, signed, keys, ids
+                    )
+                _store(term, n_used, p, num, den, used)
+            _clear(w, sim_indices, row_start, row_end)
     return term, n_used
 
 
@@ -363,28 +328,21 @@ def predict_k_neighbors_exact(
         ws = new_workspace(n_anchors)
         out_idx, out_val = ws[4], ws[5]
         w = np.zeros(n_anchors)
-        hkey = np.empty(k)
-        hpos = np.empty(k, dtype=np.int64)
-        hsim = np.empty(k)
-        hdev = np.empty(k)
+        keys, ids = new_heap(k)
         for g in range(c, active.shape[0], n_chunks):
             a = active[g]
             m, _ = collect_row(
                 a, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
                 min_support, signed, ws,
             )  # fmt: skip
-            for s in range(m):
-                w[out_idx[s]] = out_val[s]
+            _scatter(w, out_idx, out_val, 0, m)
             for q in range(ptr[a], ptr[a + 1]):
                 p = order[q]
                 t = targets[p]
+                start, end = list_indptr[t], list_indptr[t + 1]
                 num, den, used = _scan_list(
-                    w, list_indices, list_dev, list_indptr[t], list_indptr[t + 1], k, signed,
-                    hkey, hpos, hsim, hdev,
-                )  # fmt: skip
-                if used > 0 and den > 0.0:
-                    term[p] = num / den
-                    n_used[p] = used
-            for s in range(m):
-                w[out_idx[s]] = 0.0
+                    w, list_indices, list_dev, start, end, signed, keys, ids
+                )
+                _store(term, n_used, p, num, den, used)
+            _clear(w, out_idx, 0, m)
     return term, n_used

@@ -4,8 +4,9 @@ skipping the items the user rated in training.
 Vocabulary: a *block* is ``scores[b, m]``, the scores of ``b`` users for ``m`` consecutive item
 codes starting at ``col_lo`` (a tile of the users x items score matrix; the caller computes it,
 e.g. by one matrix product, and never holds the whole matrix). Each user's ``n`` best so far
-are kept in a bounded heap (``heap_scores[r, :heap_size[r]]``, ``heap_items[r, ...]``, the worst
-at position 0), fed tile after tile in increasing item order, then sorted best first.
+are kept in a bounded heap (:mod:`fastrec.kernels.heap`; ``heap_scores[r, :heap_size[r]]``,
+``heap_items[r, ...]``, the worst at position 0), fed tile after tile in increasing item
+order, then sorted best first.
 
 Order ("better"): a higher score, then, for equal scores, a lower item code. Tiles must be
 pushed in increasing ``col_lo`` so that an item seen later never beats an earlier one with the
@@ -20,6 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .heap import admits, push, sort_heap
+from .sparse import group_offsets
 
 
 @njit(cache=True, parallel=True)
@@ -36,15 +40,11 @@ def group_items_by_user(user_codes, item_codes, n_users):
     indptr : int64[n_users + 1], indices : int32[nnz]  (row ``u``: the item codes of ``u``'s
     ratings, ascending; a counting sort by user, then each row sorted)
     """
-    # The counting sort of fastrec.kernels.sparse.group_by_code, writing the item codes
-    # directly: going through its order array and a gather took 0.89 s against 0.57 s for
-    # 20M ratings (this runs in every model's fit).
+    # The counting sort of fastrec.kernels.sparse.group_by_code (its group_offsets, then a
+    # fill) writing the item codes directly: going through its order array and a gather took
+    # 0.89 s against 0.57 s for 20M ratings (this runs in every model's fit).
     nnz = user_codes.shape[0]
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    for p in range(nnz):
-        indptr[user_codes[p] + 1] += 1
-    for u in range(n_users):
-        indptr[u + 1] += indptr[u]
+    indptr = group_offsets(user_codes, n_users)
     fill = indptr[:-1].copy()
     indices = np.empty(nnz, dtype=np.int32)
     for p in range(nnz):
@@ -54,43 +54,6 @@ def group_items_by_user(user_codes, item_codes, n_users):
     for u in prange(n_users):
         indices[indptr[u] : indptr[u + 1]].sort()
     return indptr, indices
-
-
-@njit(cache=True, inline="always")
-def _worse(s1, c1, s2, c2):
-    """Whether (score ``s1``, item ``c1``) ranks below (``s2``, ``c2``)."""
-    return s1 < s2 or (s1 == s2 and c1 > c2)
-
-
-@njit(cache=True)
-def _sift_down(scores, items, start, size):
-    """Restore the min-heap (worst at the top) below position ``start`` of one row."""
-    pos = start
-    s, c = scores[pos], items[pos]
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        right = child + 1
-        if right < size and _worse(scores[right], items[right], scores[child], items[child]):
-            child = right
-        if not _worse(scores[child], items[child], s, c):
-            break
-        scores[pos], items[pos] = scores[child], items[child]
-        pos = child
-    scores[pos], items[pos] = s, c
-
-
-@njit(cache=True)
-def _sift_up(scores, items, pos):
-    s, c = scores[pos], items[pos]
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _worse(s, c, scores[parent], items[parent]):
-            break
-        scores[pos], items[pos] = scores[parent], items[parent]
-        pos = parent
-    scores[pos], items[pos] = s, c
 
 
 @njit(cache=True, parallel=True)
@@ -126,7 +89,6 @@ def push_top_n(
     dropped before any other test), ``O(log n)`` per item that enters.
     """
     b, m = scores.shape
-    n = heap_scores.shape[1]
     for r in prange(b):
         size = heap_size[r]
         hs, hi = heap_scores[r], heap_items[r]
@@ -140,7 +102,7 @@ def push_top_n(
             s = scores[r, j]
             # An item of this tile has a higher code than any in the heap: it must score
             # strictly more than the heap's worst to enter. (NaN fails every comparison.)
-            if size == n and not s > hs[0]:
+            if not admits(hs, size, s):
                 continue
             if s != s:
                 continue
@@ -151,13 +113,7 @@ def push_top_n(
                 p += 1
             if p < p_end and seen_indices[p] == i:
                 continue
-            if size < n:
-                hs[size], hi[size] = s, i
-                _sift_up(hs, hi, size)
-                size += 1
-            else:
-                hs[0], hi[0] = s, i
-                _sift_down(hs, hi, 0, size)
+            size = push(hs, hi, size, s, i)
         heap_size[r] = size
 
 
@@ -169,13 +125,8 @@ def sort_top_n(heap_scores, heap_items, heap_size):
     by :func:`push_top_n`; afterwards row ``r``'s first ``heap_size[r]`` entries are its items,
     best first (higher score, then lower code).
     """
-    b = heap_scores.shape[0]
-    for r in prange(b):
-        hs, hi = heap_scores[r], heap_items[r]
-        for end in range(heap_size[r] - 1, 0, -1):
-            hs[0], hs[end] = hs[end], hs[0]
-            hi[0], hi[end] = hi[end], hi[0]
-            _sift_down(hs, hi, 0, end)
+    for r in prange(heap_scores.shape[0]):
+        sort_heap(heap_scores[r], heap_items[r], heap_size[r])
 
 
 @njit(cache=True, parallel=True)

@@ -44,32 +44,31 @@ def _row_work(r, indptr, indices, t_indptr):
 
 
 @njit(cache=True)
-def _collect_row(
-    r,
-    indptr,
-    indices,
-    data,
-    t_indptr,
-    t_indices,
-    t_data,
-    shrinkage,
-    min_support,
-    signed,
-    dot,
-    cnt,
-    mark,
-    touched,
-    out_idx,
-    out_val,
-):
-    """Similarities of row ``r`` to every other row, into ``out_idx``/``out_val``.
+def new_workspace(n_rows):
+    """Work arrays of one parallel chunk for :func:`collect_row` (``48 * n_rows`` bytes):
+    ``(dot, cnt, mark, touched, out_idx, out_val)``."""
+    dot = np.zeros(n_rows)
+    cnt = np.zeros(n_rows, dtype=np.int32)
+    mark = np.zeros(n_rows, dtype=np.int64)
+    touched = np.empty(n_rows, dtype=np.int64)
+    out_idx = np.empty(n_rows, dtype=np.int64)
+    out_val = np.empty(n_rows)
+    return dot, cnt, mark, touched, out_idx, out_val
 
-    ``dot`` (float64[n_rows]) and ``cnt`` (int32[n_rows]) must be all zero on entry and are
-    all zero again on return; ``mark`` (int64[n_rows]) holds no value ``r + 1``; ``touched``,
-    ``out_idx``, ``out_val`` have length ``n_rows``. Returns ``(m, abs_sum)``: the candidates
-    are ``out_idx[:m]`` (increasing) with similarities ``out_val[:m]`` (positive, or non-zero
-    when ``signed``), ``abs_sum`` the sum of their ``|similarity|``.
+
+@njit(cache=True)
+def collect_row(
+    r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed, ws
+):
+    """Similarities of row ``r`` to every other row, into the work arrays ``ws`` of
+    :func:`new_workspace` (reused row after row by one chunk).
+
+    Returns ``(m, abs_sum)``: the candidates are ``ws[4][:m]`` (increasing) with
+    similarities ``ws[5][:m]`` (positive, or non-zero when ``signed``), ``abs_sum`` the sum
+    of their ``|similarity|``. Between calls ``dot`` and ``cnt`` are all zero and ``mark``
+    holds no value ``r + 1``.
     """
+    dot, cnt, mark, touched, out_idx, out_val = ws
     n_rows = dot.shape[0]
     need_cnt = min_support > 1 or shrinkage > 0.0
     sparse_row = _row_work(r, indptr, indices, t_indptr) * _SPARSE_ROW_FACTOR < n_rows
@@ -118,32 +117,6 @@ def _collect_row(
         for s in range(n_touched):
             cnt[touched[s]] = 0
     return m, abs_sum
-
-
-@njit(cache=True)
-def new_workspace(n_rows):
-    """Work arrays of one parallel chunk for :func:`_collect_row` (``48 * n_rows`` bytes)."""
-    dot = np.zeros(n_rows)
-    cnt = np.zeros(n_rows, dtype=np.int32)
-    mark = np.zeros(n_rows, dtype=np.int64)
-    touched = np.empty(n_rows, dtype=np.int64)
-    out_idx = np.empty(n_rows, dtype=np.int64)
-    out_val = np.empty(n_rows)
-    return dot, cnt, mark, touched, out_idx, out_val
-
-
-@njit(cache=True)
-def collect_row(
-    r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed, ws
-):
-    """:func:`_collect_row` with the work arrays of :func:`new_workspace`: the candidates of
-    row ``r`` are ``ws[4][:m]`` (increasing) with similarities ``ws[5][:m]``.
-    Returns ``(m, abs_sum)``."""
-    dot, cnt, mark, touched, out_idx, out_val = ws
-    return _collect_row(
-        r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support,
-        signed, dot, cnt, mark, touched, out_idx, out_val,
-    )  # fmt: skip
 
 
 @njit(cache=True)

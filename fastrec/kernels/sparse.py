@@ -7,6 +7,19 @@ from numba import njit
 
 
 @njit(cache=True)
+def group_offsets(codes, n_groups):
+    """Where each group starts in a grouping of ``codes`` (int[n], values in ``[0, n_groups)``):
+    ``indptr`` int64[n_groups + 1], group ``g`` at ``indptr[g]:indptr[g+1]`` (a count per
+    group, then the cumulative sum: the first half of a counting sort)."""
+    indptr = np.zeros(n_groups + 1, dtype=np.int64)
+    for k in range(codes.shape[0]):
+        indptr[codes[k] + 1] += 1
+    for g in range(n_groups):
+        indptr[g + 1] += indptr[g]
+    return indptr
+
+
+@njit(cache=True)
 def group_by_code(codes, n_groups):
     """Counting sort of ``codes`` into groups.
 
@@ -32,14 +45,9 @@ def group_by_code_into(codes, n_groups, order):
     ``order`` is ``int32[n]`` (half the memory; needs ``n < 2**31``) or ``int64[n]``.
     Returns ``indptr``.
     """
-    n = codes.shape[0]
-    indptr = np.zeros(n_groups + 1, dtype=np.int64)
-    for k in range(n):
-        indptr[codes[k] + 1] += 1
-    for g in range(n_groups):
-        indptr[g + 1] += indptr[g]
+    indptr = group_offsets(codes, n_groups)
     fill = indptr[:-1].copy()
-    for k in range(n):
+    for k in range(codes.shape[0]):
         g = codes[k]
         order[fill[g]] = k
         fill[g] += 1
