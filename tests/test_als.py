@@ -154,7 +154,7 @@ def test_silent_by_default_progress_when_asked(split, capsys, caplog):
     assert captured.out == "" and captured.err == ""
     with caplog.at_level(logging.INFO, logger="fastrec.models.als"):
         ALS(n_iter=2, show_progress=True).fit(train)
-    assert "ALS iteration 2: loss" in caplog.text
+    assert "ALS iteration 2/2: loss" in caplog.text
     assert "ALS" in capsys.readouterr().err  # the tqdm bar
 
 

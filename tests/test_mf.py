@@ -209,7 +209,7 @@ def test_progress_is_logged_only_when_asked(split, caplog):
         model = BiasedMF(n_epochs=2, show_progress=True).fit(train)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and "epoch 2/2" in lines[1]
-    assert f"{model.history_['train_rmse'][1]:.5f}" in lines[1]
+    assert f"{model.history_['train_rmse'][1]:.6g}" in lines[1]
 
 
 def test_divergence_is_an_error(split):

@@ -188,7 +188,7 @@ def test_silent_by_default_progress_when_asked(split, capsys, caplog):
     assert captured.out == "" and captured.err == ""
     with caplog.at_level(logging.INFO, logger="fastrec.models.svdpp"):
         SVDpp(n_epochs=2, show_progress=True).fit(train)
-    assert "SVDpp epoch 2: loss" in caplog.text
+    assert "SVDpp epoch 2/2: loss" in caplog.text
     assert "SVDpp" in capsys.readouterr().err  # the tqdm bar
 
 

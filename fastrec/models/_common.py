@@ -45,3 +45,33 @@ def unknown_to_minus_one(codes, n_train):
     inside = codes >= 0
     codes[inside] = np.where(n_train[codes[inside]] > 0, codes[inside], -1)
     return codes
+
+
+class TrainingLog:
+    """A model's ``history_`` (per epoch or iteration: each named value and its ``seconds``)
+    and, with ``show``, a tqdm bar and one INFO line per step on ``logger``, such as
+    ``ALS iteration 3/10: loss 1234.5 (0.21s)``."""
+
+    def __init__(self, name: str, total: int, unit: str, show: bool, logger):
+        self.name, self.total, self.unit, self.show, self.logger = name, total, unit, show, logger
+        self.history: dict[str, list[float]] = {}
+        self.bar = progress_bar(show, total, name, unit)
+
+    def record(self, seconds: float, **values: float) -> None:
+        """Append one step's ``values`` and ``seconds`` to the history; report it if shown."""
+        for key, value in {**values, "seconds": seconds}.items():
+            self.history.setdefault(key, []).append(float(value))
+        if self.show:
+            step = len(self.history["seconds"])
+            shown = ", ".join(f"{k} {v:.6g}" for k, v in values.items())
+            self.logger.info(
+                "%s %s %d/%d: %s (%.2fs)", self.name, self.unit, step, self.total, shown, seconds
+            )
+            self.bar.set_postfix({k: f"{v:.6g}" for k, v in values.items()})
+            self.bar.update()
+
+    def close(self) -> dict[str, list[float]]:
+        """Close the bar; returns the history (for ``history_``)."""
+        if self.bar is not None:
+            self.bar.close()
+        return self.history

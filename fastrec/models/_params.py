@@ -106,3 +106,19 @@ def check_params(owner: str, params: dict, constraints: dict) -> None:
             continue
         what = " or ".join("None" if c is None else c.describe() for c in allowed)
         raise ValueError(f"{owner}: {name} must be {what}, got {value!r}")
+
+
+#: The parameters every factor model has, with what they allow.
+FACTOR_PARAMS = {
+    "n_factors": [Int(1)],
+    "init_std": [Real(0)],
+    "seed": [Int(0)],
+    "show_progress": [Bool()],
+}
+#: ... and every model fitted by stochastic gradient descent (BiasedMF, SVDpp).
+SGD_PARAMS = {
+    **FACTOR_PARAMS,
+    "n_epochs": [Int(1)],
+    "lr": [Real(0, open_low=True)],
+    "reg": [Real(0)],
+}

@@ -8,18 +8,16 @@ import time
 import numpy as np
 
 from ..data import Ratings
-from ..kernels.als import predict_biased_pairs, row_squared_errors, solve_biased_rows
+from ..kernels.als import row_squared_errors, solve_biased_rows
 from ..memory import require
-from ._common import progress_bar
-from ._params import Bool, Int, Real
-from ._topn import factor_block_scorer
-from .base import Recommender
-from .baselines import Bias
+from ._biased_factors import BiasedFactorModel
+from ._common import TrainingLog
+from ._params import FACTOR_PARAMS, Bool, Int, Real
 
 log = logging.getLogger(__name__)
 
 
-class ALS(Recommender):
+class ALS(BiasedFactorModel):
     """Biased matrix factorization, fitted by alternating least squares.
 
     Model (``mu`` the global mean of the training ratings)::
@@ -84,14 +82,11 @@ class ALS(Recommender):
     """
 
     _parameter_constraints = {
-        "n_factors": [Int(1)],
+        **FACTOR_PARAMS,
         "n_iter": [Int(1)],
         "reg": [Real(0, open_low=True)],
         "reg_bias": [Real(0)],
         "weighted": [Bool()],
-        "init_std": [Real(0)],
-        "seed": [Int()],
-        "show_progress": [Bool()],
     }
     _fitted_state = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "history_")
 
@@ -109,9 +104,6 @@ class ALS(Recommender):
         self._store_params(locals())
 
     # ------------------------------------------------------------ fitting
-    def _fallback_model(self) -> Recommender:
-        return Bias()
-
     def _fit(self, train: Ratings) -> None:
         k = int(self.n_factors)
         n_users, n_items = train.n_users, train.n_items
@@ -131,8 +123,7 @@ class ALS(Recommender):
         args = (float(self.reg), float(self.reg_bias), bool(self.weighted))
         n_users_train = train.user_counts().astype(np.float64)
         n_items_train = train.item_counts().astype(np.float64)
-        self.history_ = {"loss": [], "seconds": []}
-        bar = progress_bar(self.show_progress, int(self.n_iter), "ALS", "iter")
+        training = TrainingLog("ALS", int(self.n_iter), "iteration", self.show_progress, log)
         for it in range(int(self.n_iter)):
             t0 = time.perf_counter()
             failed = solve_biased_rows(
@@ -149,14 +140,8 @@ class ALS(Recommender):
             loss = self._objective(
                 csr, users, items, user_bias, item_bias, n_users_train, n_items_train
             )
-            self.history_["loss"].append(loss)
-            self.history_["seconds"].append(time.perf_counter() - t0)
-            log.info("ALS iteration %d: loss %.6g (%.2fs)", it + 1, loss, time.perf_counter() - t0)
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss:.6g}")
-                bar.update()
-        if bar is not None:
-            bar.close()
+            training.record(time.perf_counter() - t0, loss=loss)
+        self.history_ = training.close()
         self.user_factors_, self.item_factors_ = users, items
         self.user_bias_, self.item_bias_ = user_bias, item_bias
 
@@ -173,24 +158,5 @@ class ALS(Recommender):
         return float(sse + penalty)
 
     # --------------------------------------------------------- predicting
-    def _predict(self, users, items):
-        fell_back = (users < 0) | (items < 0)
-        pred = np.full(len(users), np.nan)  # NaN where the Bias fallback answers
-        predict_biased_pairs(
-            users,
-            items,
-            self.user_factors_,
-            self.item_factors_,
-            self.user_bias_,
-            self.item_bias_,
-            self.global_mean_,
-            pred,
-        )
-        return self._clip(pred), fell_back
-
-    _score_bytes = 8
-
-    def _block_scorer(self):
-        """recommend_all: ``b_i + x_u . y_i`` (the prediction less ``mu + b_u``), one float64
-        matrix product per block of users."""
-        return factor_block_scorer(self.user_factors_, self.item_factors_, self.item_bias_)
+    def _user_vectors(self) -> np.ndarray:
+        return self.user_factors_

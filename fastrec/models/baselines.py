@@ -18,6 +18,14 @@ def _group_means(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
         return sums / counts
 
 
+def _lookup(codes: np.ndarray, values: np.ndarray, default: float):
+    """``values[code]`` where ``code >= 0``, else ``default``; and the mask of the defaults."""
+    known = codes >= 0
+    pred = np.full(len(codes), default)
+    pred[known] = values[codes[known]]
+    return pred, ~known
+
+
 class UserMean(Recommender):
     """The post's "User Avg Benchmark": each user's mean training rating.
 
@@ -36,10 +44,7 @@ class UserMean(Recommender):
         self.default_ = float(np.nanmean(self.user_mean_))
 
     def _predict(self, users, items):
-        known = users >= 0
-        pred = np.full(len(users), self.default_)
-        pred[known] = self.user_mean_[users[known]]
-        return pred, ~known
+        return _lookup(users, self.user_mean_, self.default_)
 
     def _item_scores(self):
         """recommend: every item scores the user's mean, so they come in id-map order."""
@@ -64,10 +69,7 @@ class ItemMean(Recommender):
         self.default_ = float(np.nanmean(self.item_mean_))
 
     def _predict(self, users, items):
-        known = items >= 0
-        pred = np.full(len(items), self.default_)
-        pred[known] = self.item_mean_[items[known]]
-        return pred, ~known
+        return _lookup(items, self.item_mean_, self.default_)
 
     def _item_scores(self):
         """recommend: the item means, the same ranking for every user."""

@@ -12,8 +12,8 @@ import numpy as np
 from ..data import Ratings
 from ..kernels.factors import arrange_blocks, predict_biased_at, sgd_epoch
 from ..memory import require
-from ._common import numba_threads, progress_bar
-from ._params import Bool, Int, Real
+from ._common import TrainingLog, numba_threads
+from ._params import SGD_PARAMS, Int, Real
 from ._topn import factor_block_scorer
 from .base import Recommender
 from .baselines import Bias
@@ -100,16 +100,10 @@ class BiasedMF(Recommender):
     """
 
     _parameter_constraints = {
-        "n_factors": [Int(1)],
-        "n_epochs": [Int(1)],
-        "lr": [Real(0, open_low=True)],
-        "reg": [Real(0)],
+        **SGD_PARAMS,
         "reg_bias": [None, Real(0)],
-        "init_std": [Real(0)],
         "n_blocks": [None, Int(1)],
-        "seed": [Int(0)],
         "n_threads": [None, Int(1)],
-        "show_progress": [Bool()],
     }
     _fitted_state = (
         "user_factors_", "item_factors_", "user_bias_", "item_bias_", "history_", "n_blocks_",
@@ -176,9 +170,8 @@ class BiasedMF(Recommender):
         reg_bias = np.float32(self.reg if self.reg_bias is None else self.reg_bias)
         log.debug("BiasedMF: %d x %d blocks arranged in %.2fs", n_blocks, n_blocks, _since(t0))
 
-        self.history_ = {"train_rmse": [], "seconds": []}
-        bar = progress_bar(self.show_progress, int(self.n_epochs), "BiasedMF", "epoch")
-        for epoch in range(int(self.n_epochs)):
+        training = TrainingLog("BiasedMF", int(self.n_epochs), "epoch", self.show_progress, log)
+        for _ in range(int(self.n_epochs)):
             t1 = time.perf_counter()
             sse = sgd_epoch(
                 block_ptr,
@@ -196,21 +189,8 @@ class BiasedMF(Recommender):
                 reg,
                 reg_bias,
             )
-            train_rmse = math.sqrt(sse / n)
-            self.history_["train_rmse"].append(train_rmse)
-            self.history_["seconds"].append(_since(t1))
-            if self.show_progress:
-                log.info(
-                    "BiasedMF epoch %d/%d: train RMSE %.5f (%.2fs)",
-                    epoch + 1,
-                    self.n_epochs,
-                    train_rmse,
-                    _since(t1),
-                )
-                bar.set_postfix(train_rmse=f"{train_rmse:.4f}")
-                bar.update()
-        if bar is not None:
-            bar.close()
+            training.record(_since(t1), train_rmse=math.sqrt(sse / n))
+        self.history_ = training.close()
         if not np.isfinite(self.history_["train_rmse"][-1]):
             raise ValueError(
                 f"BiasedMF diverged (training RMSE {self.history_['train_rmse'][-1]}); use a "

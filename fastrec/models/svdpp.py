@@ -8,19 +8,16 @@ import time
 import numpy as np
 
 from ..data import Ratings
-from ..kernels.als import predict_biased_pairs
 from ..kernels.svdpp import run_svdpp_epoch, sum_implicit_factors
 from ..memory import require
-from ._common import progress_bar
-from ._params import Bool, Int, Real
-from ._topn import factor_block_scorer
-from .base import Recommender
-from .baselines import Bias
+from ._biased_factors import BiasedFactorModel
+from ._common import TrainingLog
+from ._params import SGD_PARAMS, Real
 
 log = logging.getLogger(__name__)
 
 
-class SVDpp(Recommender):
+class SVDpp(BiasedFactorModel):
     """Koren's SVD++: biased matrix factorization with the implicit feedback of *which* items
     each user rated.
 
@@ -80,20 +77,15 @@ class SVDpp(Recommender):
     user_implicit_ : float64[n_users, n_factors], ``|N(u)|^-1/2 sum_{j in N(u)} y_j``
     history_ : dict of lists of float
         Per epoch: ``loss``, the sum of the squared errors met during the epoch (each before
-        its step) plus the L2 penalty at the epoch's end; ``seconds``, its wall time.
+        its step) plus the L2 penalty at the epoch's end; ``train_rmse``, the RMSE of those
+        errors; ``seconds``, its wall time.
     fallback_ : Bias
     """
 
     _parameter_constraints = {
-        "n_factors": [Int(1)],
-        "n_epochs": [Int(1)],
-        "lr": [Real(0, open_low=True)],
-        "reg": [Real(0)],
+        **SGD_PARAMS,
         "lr_bias": [None, Real(0)],
         "reg_bias": [None, Real(0)],
-        "init_std": [Real(0)],
-        "seed": [Int()],
-        "show_progress": [Bool()],
     }
     _fitted_state = (
         "user_bias_", "item_bias_", "user_factors_", "item_factors_", "implicit_factors_",
@@ -115,9 +107,6 @@ class SVDpp(Recommender):
         self._store_params(locals())
 
     # ------------------------------------------------------------ fitting
-    def _fallback_model(self) -> Recommender:
-        return Bias()
-
     def _check_params(self) -> None:
         lr, reg = float(self.lr), float(self.reg)
         if not lr * reg < 1.0:
@@ -141,8 +130,7 @@ class SVDpp(Recommender):
         lr, reg = float(self.lr), float(self.reg)
         lr_bias = lr if self.lr_bias is None else float(self.lr_bias)
         reg_bias = reg if self.reg_bias is None else float(self.reg_bias)
-        self.history_ = {"loss": [], "seconds": []}
-        bar = progress_bar(self.show_progress, int(self.n_epochs), "SVDpp", "epoch")
+        training = TrainingLog("SVDpp", int(self.n_epochs), "epoch", self.show_progress, log)
         for epoch in range(int(self.n_epochs)):
             t0 = time.perf_counter()
             order = rng.permutation(n_users)
@@ -173,46 +161,15 @@ class SVDpp(Recommender):
                 + np.vdot(implicit_factors, implicit_factors)
             )
             loss = float(sse + penalty)
-            self.history_["loss"].append(loss)
-            self.history_["seconds"].append(time.perf_counter() - t0)
-            log.info(
-                "SVDpp epoch %d: loss %.6g, training RMSE %.4f (%.2fs)",
-                epoch + 1,
-                loss,
-                np.sqrt(sse / len(train)),
-                time.perf_counter() - t0,
+            training.record(
+                time.perf_counter() - t0, loss=loss, train_rmse=np.sqrt(sse / len(train))
             )
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss:.6g}")
-                bar.update()
-        if bar is not None:
-            bar.close()
+        self.history_ = training.close()
         self.user_bias_, self.item_bias_ = user_bias, item_bias
         self.user_factors_, self.item_factors_ = user_factors, item_factors
         self.implicit_factors_ = implicit_factors
         self.user_implicit_ = sum_implicit_factors(csr.indptr, csr.indices, implicit_factors)
 
     # --------------------------------------------------------- predicting
-    def _predict(self, users, items):
-        fell_back = (users < 0) | (items < 0)
-        pred = np.full(len(users), np.nan)  # NaN where the Bias fallback answers
-        predict_biased_pairs(
-            users,
-            items,
-            self.user_factors_ + self.user_implicit_,
-            self.item_factors_,
-            self.user_bias_,
-            self.item_bias_,
-            self.global_mean_,
-            pred,
-        )
-        return self._clip(pred), fell_back
-
-    _score_bytes = 8
-
-    def _block_scorer(self):
-        """recommend_all: ``b_i + q_i . (p_u + z_u)`` (the prediction less ``mu + b_u``), one
-        float64 matrix product per block of users."""
-        return factor_block_scorer(
-            self.user_factors_ + self.user_implicit_, self.item_factors_, self.item_bias_
-        )
+    def _user_vectors(self) -> np.ndarray:
+        return self.user_factors_ + self.user_implicit_
