@@ -59,6 +59,7 @@ def normalise(csr):
 
 
 def kernel_args(x):
+    """The kernels' ``rows`` tuple: the CSR arrays of ``x`` and of its transpose."""
     t = x.T.tocsr()
     t.sort_indices()
     return (x.indptr, x.indices, x.data, t.indptr, t.indices, t.data)
@@ -128,19 +129,19 @@ def ref_predict_k(sim, lists, k, signed, anchors, targets):
 def test_similarity_kernels_match_the_dense_reference(seed, shrinkage, min_support, signed):
     x = normalise(random_rows(seed, signed=seed != 2))
     ref = ref_similarity(x, shrinkage, min_support, signed)
-    args = (*kernel_args(x), shrinkage, min_support, signed)
+    rows, cosine = kernel_args(x), (shrinkage, min_support, signed)
     for n_chunks in (1, 3):
-        counts = count_cosine_neighbors(*args, n_chunks)
+        counts = count_cosine_neighbors(rows, cosine, n_chunks)
         np.testing.assert_array_equal(counts, (ref != 0).sum(axis=1))
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        indices, data, abs_sums = fill_cosine_neighbors(*args, indptr, n_chunks)
+        indices, data, abs_sums = fill_cosine_neighbors(rows, cosine, indptr, n_chunks)
         got = sp.csr_array((data, indices, indptr), shape=ref.shape)
         for r in range(ref.shape[0]):  # increasing indices within each row
             assert np.all(np.diff(indices[indptr[r] : indptr[r + 1]]) > 0)
         np.testing.assert_allclose(got.toarray(), ref, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(abs_sums, np.abs(ref).sum(axis=1), rtol=1e-12)
         for keep in (1, 3, 50):
-            nbr, sims, kept, abs_all = select_cosine_neighbors(*args, keep, n_chunks)
+            nbr, sims, kept, abs_all = select_cosine_neighbors(rows, cosine, keep, n_chunks)
             np.testing.assert_allclose(abs_all, abs_sums, rtol=1e-12)
             for r in range(ref.shape[0]):
                 expected = ref_top(ref[r], keep, signed)
@@ -163,14 +164,18 @@ def test_sparse_and_dense_row_modes_agree():
     # dense block (full-scan mode) must give the same similarities for the shared rows.
     x = normalise(random_rows(4, n_rows=400, n_cols=2000, density=0.002))
     ref = ref_similarity(x)
-    counts = count_cosine_neighbors(*kernel_args(x), 0.0, 1, True, 2)
+    counts = count_cosine_neighbors(kernel_args(x), (0.0, 1, True), 2)
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    indices, data, _ = fill_cosine_neighbors(*kernel_args(x), 0.0, 1, True, indptr, 2)
+    indices, data, _ = fill_cosine_neighbors(kernel_args(x), (0.0, 1, True), indptr, 2)
     got = sp.csr_array((data, indices, indptr), shape=ref.shape).toarray()
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
 
 
 # ------------------------------------------------------------------------ predict kernels
+
+
+def csr_arrays(m):
+    return m.indptr, m.indices, m.data
 
 
 def _sim_csr(ref):
@@ -189,10 +194,7 @@ def test_predict_all_neighbors_matches_reference(seed):
     rng = np.random.default_rng(seed)
     anchors = rng.integers(0, x.shape[0], 300)
     targets = rng.integers(0, lists.shape[0], 300)
-    term = predict_all_neighbors(
-        sim.indptr, sim.indices, sim.data, abs_sums,
-        lists.indptr, lists.indices, lists.data, anchors, targets, 3,
-    )  # fmt: skip
+    term = predict_all_neighbors(csr_arrays(sim), abs_sums, csr_arrays(lists), anchors, targets, 3)
     expected = ref_predict_all(ref, lists.toarray(), anchors, targets)
     np.testing.assert_allclose(term, expected, rtol=1e-12, atol=1e-14)
 
@@ -224,9 +226,8 @@ def test_predict_k_neighbors_matches_reference(signed, k, keep):
     anchors = rng.integers(0, x.shape[0], 400)
     targets = np.concatenate([np.zeros(100, int), np.ones(10, int), rng.integers(0, 30, 290)])
     term, used = predict_k_neighbors(
-        sim.indptr, sim.indices, sim.data, lists.indptr, lists.indices, lists.data,
-        rows.indptr, rows.indices, rows.data, k, signed, anchors, targets, 3,
-    )  # fmt: skip
+        csr_arrays(sim), csr_arrays(lists), csr_arrays(rows), k, signed, anchors, targets, 3
+    )
     exp_term, exp_used = ref_predict_k(ref, lists, k, signed, anchors, targets)
     np.testing.assert_array_equal(used, exp_used)
     np.testing.assert_allclose(term, exp_term, rtol=1e-12, atol=1e-14)
@@ -234,9 +235,8 @@ def test_predict_k_neighbors_matches_reference(signed, k, keep):
     if keep is None:
         # Recomputing the full rows from the unit-norm input gives the same answers.
         term2, used2 = predict_k_neighbors_exact(
-            *kernel_args(x), 0.0, 1, signed, lists.indptr, lists.indices, lists.data,
-            k, anchors, targets, 3,
-        )  # fmt: skip
+            kernel_args(x), (0.0, 1, signed), csr_arrays(lists), k, anchors, targets, 3
+        )
         np.testing.assert_array_equal(used2, exp_used)
         np.testing.assert_allclose(term2, exp_term, rtol=1e-12, atol=1e-14)
 
@@ -257,9 +257,9 @@ def _post_kernel_rmse(train, test, user_based):
     """
     anchors_tr = train.csr if user_based else train.csc.T.tocsr()
     x = normalise(sp.csr_array(anchors_tr))
-    counts = count_cosine_neighbors(*kernel_args(x), 0.0, 1, True, 4)
+    counts = count_cosine_neighbors(kernel_args(x), (0.0, 1, True), 4)
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    indices, data, abs_sums = fill_cosine_neighbors(*kernel_args(x), 0.0, 1, True, indptr, 4)
+    indices, data, abs_sums = fill_cosine_neighbors(kernel_args(x), (0.0, 1, True), indptr, 4)
 
     anchor_codes = test.user_codes if user_based else test.item_codes
     target_codes = test.item_codes if user_based else test.user_codes
@@ -273,9 +273,8 @@ def _post_kernel_rmse(train, test, user_based):
     lists = sp.csr_array((dev, (target_codes, anchor_codes)), shape=(n_targets, n_anchors))
     lists.sort_indices()
     term = predict_all_neighbors(
-        indptr, indices, data, abs_sums, lists.indptr, lists.indices, lists.data,
-        anchor_codes, target_codes, 4,
-    )  # fmt: skip
+        (indptr, indices, data), abs_sums, csr_arrays(lists), anchor_codes, target_codes, 4
+    )
     pred = test_mean[anchor_codes] + term
     return fastrec.rmse(pred, test.ratings)
 

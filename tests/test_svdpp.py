@@ -68,7 +68,7 @@ def test_one_epoch_equals_per_rating_sgd(k, rates):
     ours = [x.copy() for x in params]
     ref = [x.copy() for x in params]
     order = rng.permutation(20)
-    sse = run_svdpp_epoch(m.indptr, m.indices, m.data, order, -1, 3.1, *ours, *rates)
+    sse = run_svdpp_epoch(m.indptr, m.indices, m.data, order, -1, 3.1, tuple(ours), rates)
     visit = np.concatenate([np.arange(m.indptr[u], m.indptr[u + 1]) for u in order])
     ref_sse = _reference_epoch(m, visit, 3.1, *ref, *rates)
     assert sse == pytest.approx(ref_sse, rel=1e-12)
@@ -86,10 +86,11 @@ def test_shuffled_epoch_is_deterministic_and_order_matters():
     m = _tiny(rng)
     params = _params(rng, 20, 15, 3)
     order = np.arange(20)
+    rates = (0.02, 0.05, 0.02, 0.1)
     runs = []
     for seed in (5, 5, 6, -1):
         p = [x.copy() for x in params]
-        run_svdpp_epoch(m.indptr, m.indices, m.data, order, seed, 3.0, *p, 0.02, 0.05, 0.02, 0.1)
+        run_svdpp_epoch(m.indptr, m.indices, m.data, order, seed, 3.0, tuple(p), rates)
         runs.append(p)
     for a, b in zip(runs[0], runs[1], strict=True):
         np.testing.assert_array_equal(a, b)

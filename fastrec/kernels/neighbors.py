@@ -8,6 +8,19 @@ Vocabulary, for the user-based model (the item-based one swaps users and items):
 - the similarity rows hold, for each anchor, its stored neighbours by increasing index
   (see :mod:`fastrec.kernels.similarity`), as CSR arrays ``sim_indptr, sim_indices, sim_data``.
 
+Each sparse matrix is passed as one tuple of its CSR arrays (Numba accepts tuples of arrays
+as arguments; each kernel unpacks them on its first lines):
+
+- ``sim = (sim_indptr, sim_indices, sim_data)``: the similarity rows, CSR
+  (n_anchors x n_anchors);
+- ``lists = (list_indptr, list_indices, list_dev)``: the deviations, CSR
+  (n_targets x n_anchors): row ``t`` is ``list(t)``;
+- ``row_lists = (row_indptr, row_indices, row_dev)``: the same deviations as CSR
+  (n_anchors x n_targets);
+- :func:`predict_k_neighbors_exact` takes, instead of ``sim``, the tuples ``rows`` (the
+  unit-norm anchor rows and their transpose) and ``cosine`` (``shrinkage, min_support,
+  signed``) of :mod:`fastrec.kernels.similarity`.
+
 The kernels return the neighbourhood term only; the caller adds the baseline. Pairs are
 grouped by anchor (a counting sort), so each anchor's similarity row is scattered (or, in
 :func:`predict_k_neighbors_exact`, computed) once into a dense work vector; anchors are dealt
@@ -65,18 +78,7 @@ def _store(term, n_used, p, num, den, used):
 
 
 @njit(cache=True, parallel=True)
-def predict_all_neighbors(
-    sim_indptr,
-    sim_indices,
-    sim_data,
-    abs_sums,
-    list_indptr,
-    list_indices,
-    list_dev,
-    anchors,
-    targets,
-    n_chunks,
-):
+def predict_all_neighbors(sim, abs_sums, lists, anchors, targets, n_chunks):
     """The blog post's formula: a weighted mean of the deviations over ALL anchors.
 
     ``term[p] = sum_b sim[a, b] * dev[b, t] / (1 + sum_b |sim[a, b]|)`` for the pair
@@ -88,9 +90,11 @@ def predict_all_neighbors(
 
     Parameters
     ----------
-    sim_indptr, sim_indices, sim_data : CSR (n_anchors x n_anchors) similarity rows, any order
+    sim : ``(sim_indptr, sim_indices, sim_data)``, CSR (n_anchors x n_anchors) similarity
+        rows, any order
     abs_sums : float64[n_anchors]
-    list_indptr, list_indices, list_dev : CSR (n_targets x n_anchors) deviations, any order
+    lists : ``(list_indptr, list_indices, list_dev)``, CSR (n_targets x n_anchors)
+        deviations, any order
     anchors, targets : int[n_pairs], every code valid (``0 <= a < n_anchors``,
         ``0 <= t < n_targets``); callers handle unknown codes themselves
     n_chunks : int >= 1
@@ -99,6 +103,8 @@ def predict_all_neighbors(
     -------
     term : float64[n_pairs]
     """
+    sim_indptr, sim_indices, sim_data = sim
+    list_indptr, list_indices, list_dev = lists
     n_anchors = sim_indptr.shape[0] - 1
     ptr, order, active = _group_by_anchor(anchors, n_anchors)
     term = np.zeros(anchors.shape[0])
@@ -187,22 +193,7 @@ def _scan_list(w, list_indices, list_dev, start, end, signed, keys, ids):
 
 
 @njit(cache=True, parallel=True)
-def predict_k_neighbors(
-    sim_indptr,
-    sim_indices,
-    sim_data,
-    list_indptr,
-    list_indices,
-    list_dev,
-    row_indptr,
-    row_indices,
-    row_dev,
-    k,
-    signed,
-    anchors,
-    targets,
-    n_chunks,
-):
+def predict_k_neighbors(sim, lists, row_lists, k, signed, anchors, targets, n_chunks):
     """k-nearest-neighbour term: the ``k`` most similar stored neighbours that rated the target.
 
     For the pair ``(a, t)``, ``N`` = the ``k`` best neighbours of ``a`` (rank order of the
@@ -220,12 +211,13 @@ def predict_k_neighbors(
 
     Parameters
     ----------
-    sim_indptr, sim_indices, sim_data : CSR (n_anchors x n_anchors) similarity rows,
-        indices increasing within each row (as :mod:`fastrec.kernels.similarity` returns them)
-    list_indptr, list_indices, list_dev : CSR (n_targets x n_anchors) deviations, indices
-        increasing within each row
-    row_indptr, row_indices, row_dev : the same deviations as CSR (n_anchors x n_targets),
-        indices increasing within each row
+    sim : ``(sim_indptr, sim_indices, sim_data)``, CSR (n_anchors x n_anchors) similarity
+        rows, indices increasing within each row (as :mod:`fastrec.kernels.similarity`
+        returns them)
+    lists : ``(list_indptr, list_indices, list_dev)``, CSR (n_targets x n_anchors)
+        deviations, indices increasing within each row
+    row_lists : ``(row_indptr, row_indices, row_dev)``, the same deviations as CSR
+        (n_anchors x n_targets), indices increasing within each row
     k : int >= 1
     signed : bool, as the similarity rows were built
     anchors, targets : int[n_pairs], every code valid
@@ -236,6 +228,9 @@ def predict_k_neighbors(
     term : float64[n_pairs]
     n_used : int32[n_pairs]   size of ``N``
     """
+    sim_indptr, sim_indices, sim_data = sim
+    list_indptr, list_indices, list_dev = lists
+    row_indptr, row_indices, row_dev = row_lists
     n_anchors = sim_indptr.shape[0] - 1
     ptr, order, active = _group_by_anchor(anchors, n_anchors)
     term = np.zeros(anchors.shape[0])
@@ -282,24 +277,7 @@ def predict_k_neighbors(
 
 
 @njit(cache=True, parallel=True)
-def predict_k_neighbors_exact(
-    indptr,
-    indices,
-    data,
-    t_indptr,
-    t_indices,
-    t_data,
-    shrinkage,
-    min_support,
-    signed,
-    list_indptr,
-    list_indices,
-    list_dev,
-    k,
-    anchors,
-    targets,
-    n_chunks,
-):
+def predict_k_neighbors_exact(rows, cosine, lists, k, anchors, targets, n_chunks):
     """:func:`predict_k_neighbors` over the FULL similarity row of each anchor, recomputed.
 
     For models that store only the best ``keep`` neighbours per row: the pairs where fewer
@@ -311,16 +289,19 @@ def predict_k_neighbors_exact(
 
     Parameters
     ----------
-    indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed :
-        as :func:`fastrec.kernels.similarity.count_cosine_neighbors`
-    list_indptr, list_indices, list_dev : CSR (n_targets x n_anchors) deviations
+    rows : ``(indptr, indices, data, t_indptr, t_indices, t_data)``, the unit-norm anchor
+        rows and their transpose, as :func:`fastrec.kernels.similarity.count_cosine_neighbors`
+    cosine : ``(shrinkage, min_support, signed)``, as there
+    lists : ``(list_indptr, list_indices, list_dev)``, CSR (n_targets x n_anchors) deviations
     k, anchors, targets, n_chunks : as :func:`predict_k_neighbors`
 
     Returns
     -------
     term : float64[n_pairs], n_used : int32[n_pairs]
     """
-    n_anchors = indptr.shape[0] - 1
+    signed = cosine[2]
+    list_indptr, list_indices, list_dev = lists
+    n_anchors = rows[0].shape[0] - 1
     ptr, order, active = _group_by_anchor(anchors, n_anchors)
     term = np.zeros(anchors.shape[0])
     n_used = np.zeros(anchors.shape[0], dtype=np.int32)
@@ -331,10 +312,7 @@ def predict_k_neighbors_exact(
         keys, ids = new_heap(k)
         for g in range(c, active.shape[0], n_chunks):
             a = active[g]
-            m, _ = collect_row(
-                a, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws,
-            )  # fmt: skip
+            m, _ = collect_row(a, rows, cosine, ws)
             _scatter(w, out_idx, out_val, 0, m)
             for q in range(ptr[a], ptr[a + 1]):
                 p = order[q]

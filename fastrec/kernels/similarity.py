@@ -21,6 +21,15 @@ Optional adjustments, applied to the cosine before ranking:
 
 - ``min_support``: pairs of rows with fewer than ``min_support`` features in common get 0;
 - ``shrinkage``: ``sim *= n_common / (n_common + shrinkage)``.
+
+Every kernel takes its input as two tuples (Numba accepts tuples of arrays and scalars as
+arguments; each kernel unpacks them on its first lines):
+
+- ``rows = (indptr, indices, data, t_indptr, t_indices, t_data)``: the unit-norm (or
+  all-zero) rows as CSR (n_rows x n_features: ``int32``/``int64`` index arrays, ``float64``
+  data, sorted or not) and the same matrix transposed, as CSR (n_features x n_rows);
+- ``cosine = (shrinkage, min_support, signed)``: ``float >= 0``, ``int >= 1``, ``bool``
+  (count negative similarities too), the adjustments and the sign rule above.
 """
 
 from __future__ import annotations
@@ -57,17 +66,18 @@ def new_workspace(n_rows):
 
 
 @njit(cache=True)
-def collect_row(
-    r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed, ws
-):
+def collect_row(r, rows, cosine, ws):
     """Similarities of row ``r`` to every other row, into the work arrays ``ws`` of
-    :func:`new_workspace` (reused row after row by one chunk).
+    :func:`new_workspace` (reused row after row by one chunk); ``rows`` and ``cosine`` as in
+    the module docstring.
 
     Returns ``(m, abs_sum)``: the candidates are ``ws[4][:m]`` (increasing) with
     similarities ``ws[5][:m]`` (positive, or non-zero when ``signed``), ``abs_sum`` the sum
     of their ``|similarity|``. Between calls ``dot`` and ``cnt`` are all zero and ``mark``
     holds no value ``r + 1``.
     """
+    indptr, indices, data, t_indptr, t_indices, t_data = rows
+    shrinkage, min_support, signed = cosine
     dot, cnt, mark, touched, out_idx, out_val = ws
     n_rows = dot.shape[0]
     need_cnt = min_support > 1 or shrinkage > 0.0
@@ -148,19 +158,14 @@ def _top_positions(val, m, keep, signed):
 
 
 @njit(cache=True, parallel=True)
-def count_cosine_neighbors(
-    indptr, indices, data, t_indptr, t_indices, t_data, shrinkage, min_support, signed, n_chunks
-):
+def count_cosine_neighbors(rows, cosine, n_chunks):
     """Number of neighbours of each row (see the module docstring for who is a neighbour).
 
     Parameters
     ----------
-    indptr, indices, data : CSR (n_rows x n_features) of unit-norm (or all-zero) rows,
-        ``int32``/``int64`` index arrays, ``float64`` data, sorted or not
-    t_indptr, t_indices, t_data : the same matrix transposed, as CSR (n_features x n_rows)
-    shrinkage : float >= 0
-    min_support : int >= 1
-    signed : bool, count negative similarities too
+    rows : ``(indptr, indices, data, t_indptr, t_indices, t_data)``, the unit-norm rows
+        and their transpose (module docstring)
+    cosine : ``(shrinkage, min_support, signed)`` (module docstring)
     n_chunks : int >= 1, rows are dealt to this many parallel chunks (row ``r`` to chunk
         ``r % n_chunks``), each with ``48 * n_rows`` bytes of work memory
 
@@ -168,37 +173,22 @@ def count_cosine_neighbors(
     -------
     counts : int64[n_rows]
     """
-    n_rows = indptr.shape[0] - 1
+    n_rows = rows[0].shape[0] - 1
     counts = np.zeros(n_rows, dtype=np.int64)
     for c in prange(n_chunks):
         ws = new_workspace(n_rows)
         for r in range(c, n_rows, n_chunks):
-            m, _ = collect_row(
-                r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws,
-            )  # fmt: skip
+            m, _ = collect_row(r, rows, cosine, ws)
             counts[r] = m
     return counts
 
 
 @njit(cache=True, parallel=True)
-def fill_cosine_neighbors(
-    indptr,
-    indices,
-    data,
-    t_indptr,
-    t_indices,
-    t_data,
-    shrinkage,
-    min_support,
-    signed,
-    out_indptr,
-    n_chunks,
-):
+def fill_cosine_neighbors(rows, cosine, out_indptr, n_chunks):
     """Every neighbour of every row, as CSR rows with increasing indices.
 
-    Parameters as :func:`count_cosine_neighbors`, plus ``out_indptr`` (int64[n_rows + 1]),
-    the cumulative sum of its counts.
+    Parameters as :func:`count_cosine_neighbors` (the tuples ``rows`` and ``cosine``, then
+    ``n_chunks``), plus ``out_indptr`` (int64[n_rows + 1]), the cumulative sum of its counts.
 
     Returns
     -------
@@ -207,7 +197,7 @@ def fill_cosine_neighbors(
     nbr_sims : float64[out_indptr[-1]]   their similarities
     abs_sums : float64[n_rows]   sum of ``|similarity|`` over the neighbours of each row
     """
-    n_rows = indptr.shape[0] - 1
+    n_rows = rows[0].shape[0] - 1
     nnz = out_indptr[n_rows]
     nbr_indices = np.empty(nnz, dtype=np.int32)
     nbr_sims = np.empty(nnz)
@@ -216,10 +206,7 @@ def fill_cosine_neighbors(
         ws = new_workspace(n_rows)
         out_idx, out_val = ws[4], ws[5]
         for r in range(c, n_rows, n_chunks):
-            m, abs_sums[r] = collect_row(
-                r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws,
-            )  # fmt: skip
+            m, abs_sums[r] = collect_row(r, rows, cosine, ws)
             start = out_indptr[r]
             for s in range(min(m, out_indptr[r + 1] - start)):
                 nbr_indices[start + s] = out_idx[s]
@@ -228,22 +215,11 @@ def fill_cosine_neighbors(
 
 
 @njit(cache=True, parallel=True)
-def select_cosine_neighbors(
-    indptr,
-    indices,
-    data,
-    t_indptr,
-    t_indices,
-    t_data,
-    shrinkage,
-    min_support,
-    signed,
-    keep,
-    n_chunks,
-):
+def select_cosine_neighbors(rows, cosine, keep, n_chunks):
     """The ``keep`` best neighbours of every row (by increasing index), in one pass.
 
-    Parameters as :func:`count_cosine_neighbors`, plus ``keep`` (int >= 1).
+    Parameters as :func:`count_cosine_neighbors` (the tuples ``rows`` and ``cosine``, then
+    ``n_chunks``), plus ``keep`` (int >= 1).
 
     Returns
     -------
@@ -252,7 +228,8 @@ def select_cosine_neighbors(
     counts : int64[n_rows]              neighbours kept per row (``<= keep``)
     abs_sums : float64[n_rows]   sum of ``|similarity|`` over all neighbours, kept or not
     """
-    n_rows = indptr.shape[0] - 1
+    signed = cosine[2]
+    n_rows = rows[0].shape[0] - 1
     nbr_indices = np.full((n_rows, keep), -1, dtype=np.int32)
     nbr_sims = np.zeros((n_rows, keep))
     counts = np.zeros(n_rows, dtype=np.int64)
@@ -261,10 +238,7 @@ def select_cosine_neighbors(
         ws = new_workspace(n_rows)
         out_idx, out_val = ws[4], ws[5]
         for r in range(c, n_rows, n_chunks):
-            m, abs_sums[r] = collect_row(
-                r, indptr, indices, data, t_indptr, t_indices, t_data, shrinkage,
-                min_support, signed, ws,
-            )  # fmt: skip
+            m, abs_sums[r] = collect_row(r, rows, cosine, ws)
             if m <= keep:
                 counts[r] = m
                 for s in range(m):

@@ -16,6 +16,12 @@ with no approximation, in ``O(|N(u)| k)`` per *user*:
   sum is accumulated as ``acc <- d acc + e q_i`` and applied to each ``y_j`` once.
 
 The result equals per-rating SVD++ SGD visiting the ratings in the same order, to rounding.
+
+:func:`run_svdpp_epoch` takes the model's parameter arrays and its SGD rates as two tuples
+(Numba accepts tuples of arrays and scalars as arguments; it unpacks them on its first lines):
+``params = (user_bias, item_bias, user_factors, item_factors, implicit_factors)``
+(``b_u``, ``b_i``, ``p_u``, ``q_i``, ``y_j``; updated in place) and
+``rates = (lr_bias, lr, reg_bias, reg)``.
 """
 
 from __future__ import annotations
@@ -25,23 +31,7 @@ from numba import njit, prange
 
 
 @njit(cache=True)
-def run_svdpp_epoch(
-    indptr,
-    indices,
-    data,
-    user_order,
-    shuffle_seed,
-    global_mean,
-    user_bias,
-    item_bias,
-    user_factors,
-    item_factors,
-    implicit_factors,
-    lr_bias,
-    lr,
-    reg_bias,
-    reg,
-):
+def run_svdpp_epoch(indptr, indices, data, user_order, shuffle_seed, global_mean, params, rates):
     """One SGD epoch of SVD++ over the ratings, user by user; updates the parameters in place.
 
     Users are visited in ``user_order``; each user's ratings in a random order drawn from
@@ -60,14 +50,17 @@ def run_svdpp_epoch(
     user_order : int64[n_users], a permutation of the user codes (or any subset of them)
     shuffle_seed : int, ``< 0`` for no shuffling within a user
     global_mean : float
-    user_bias : float64[n_users], item_bias : float64[n_items]
-    user_factors : float64[n_users, k], item_factors, implicit_factors : float64[n_items, k]
-    lr_bias, lr, reg_bias, reg : float
+    params : ``(user_bias, item_bias, user_factors, item_factors, implicit_factors)``:
+        float64[n_users], float64[n_items], float64[n_users, k], and float64[n_items, k]
+        twice; updated in place
+    rates : ``(lr_bias, lr, reg_bias, reg)``, floats
 
     Returns
     -------
     float, the sum of the squared errors ``e^2`` met during the epoch (each before its step).
     """
+    user_bias, item_bias, user_factors, item_factors, implicit_factors = params
+    lr_bias, lr, reg_bias, reg = rates
     k = user_factors.shape[1]
     max_len = 0
     for u in range(indptr.shape[0] - 1):

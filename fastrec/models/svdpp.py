@@ -130,26 +130,15 @@ class SVDpp(BiasedFactorModel):
         lr, reg = float(self.lr), float(self.reg)
         lr_bias = lr if self.lr_bias is None else float(self.lr_bias)
         reg_bias = reg if self.reg_bias is None else float(self.reg_bias)
+        params = (user_bias, item_bias, user_factors, item_factors, implicit_factors)
+        rates = (lr_bias, lr, reg_bias, reg)
         training = TrainingLog("SVDpp", int(self.n_epochs), "epoch", self.show_progress, log)
         for epoch in range(int(self.n_epochs)):
             t0 = time.perf_counter()
             order = rng.permutation(n_users)
+            seed = int(rng.integers(2**31 - 1))
             sse = run_svdpp_epoch(
-                csr.indptr,
-                csr.indices,
-                csr.data,
-                order,
-                int(rng.integers(2**31 - 1)),
-                self.global_mean_,
-                user_bias,
-                item_bias,
-                user_factors,
-                item_factors,
-                implicit_factors,
-                lr_bias,
-                lr,
-                reg_bias,
-                reg,
+                csr.indptr, csr.indices, csr.data, order, seed, self.global_mean_, params, rates
             )
             if not np.isfinite(sse):
                 raise FloatingPointError(

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...kernels.neighbors import predict_all_neighbors
-from .neighbor_lists import build_neighbor_lists, n_chunks, transpose
+from .neighbor_lists import build_neighbor_lists, csr_arrays, n_chunks, transpose
 
 
 def fit_all_neighbors(model, unit_rows: sp.csr_array) -> None:
@@ -41,9 +41,8 @@ def all_neighbor_terms(model, anchors: np.ndarray, targets: np.ndarray):
     pair has an answer: where no neighbour rated the target the term is 0 and the
     prediction the anchor's mean, the formula's own value) and 0.
     """
-    sim, dev = model.stored_similarity_, model.list_dev_
     term = predict_all_neighbors(
-        sim.indptr, sim.indices, sim.data, model.stored_abs_sum_,
-        dev.indptr, dev.indices, dev.data, anchors, targets, n_chunks(),
+        csr_arrays(model.stored_similarity_), model.stored_abs_sum_,
+        csr_arrays(model.list_dev_), anchors, targets, n_chunks(),
     )  # fmt: skip
     return term, None, 0

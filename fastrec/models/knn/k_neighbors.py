@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...kernels.neighbors import predict_k_neighbors, predict_k_neighbors_exact
-from .neighbor_lists import build_neighbor_lists, n_chunks, transpose
+from .neighbor_lists import build_neighbor_lists, cosine_params, csr_arrays, n_chunks, transpose
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,9 @@ def k_neighbor_terms(model, anchors: np.ndarray, targets: np.ndarray):
         term, n_used = _recomputed(model, anchors, targets)
         n_recomputed = len(anchors)
     else:
-        rdev = model.row_dev_
         term, n_used = predict_k_neighbors(
-            sim.indptr, sim.indices, sim.data, dev.indptr, dev.indices, dev.data,
-            rdev.indptr, rdev.indices, rdev.data, k, signed, anchors, targets, n_chunks(),
+            csr_arrays(sim), csr_arrays(dev), csr_arrays(model.row_dev_), k, signed,
+            anchors, targets, n_chunks(),
         )  # fmt: skip
         n_recomputed = 0
         if model.exact and model.keep_ is not None:
@@ -102,9 +101,8 @@ def k_neighbor_terms(model, anchors: np.ndarray, targets: np.ndarray):
 
 def _recomputed(model, anchors, targets):
     """``predict_k_neighbors_exact`` from the unit rows (``exact=True`` only)."""
-    rows, lists, dev = model.unit_rows_, model._unit_lists, model.list_dev_
+    rows = (*csr_arrays(model.unit_rows_), *csr_arrays(model._unit_lists))
     return predict_k_neighbors_exact(
-        rows.indptr, rows.indices, rows.data, lists.indptr, lists.indices, lists.data,
-        float(model.shrinkage), int(model.min_support), bool(model.signed_),
-        dev.indptr, dev.indices, dev.data, int(model.k), anchors, targets, n_chunks(),
+        rows, cosine_params(model), csr_arrays(model.list_dev_), int(model.k),
+        anchors, targets, n_chunks(),
     )  # fmt: skip

@@ -38,6 +38,17 @@ def n_chunks() -> int:
     return 4 * numba.get_num_threads()
 
 
+def csr_arrays(matrix: sp.csr_array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, indices, data)``: a CSR matrix as the kernels take it, one tuple."""
+    return matrix.indptr, matrix.indices, matrix.data
+
+
+def cosine_params(model) -> tuple[float, int, bool]:
+    """``(shrinkage, min_support, signed)`` of a UserKNN / ItemKNN: the ``cosine`` tuple of
+    :mod:`fastrec.kernels.similarity`."""
+    return float(model.shrinkage), int(model.min_support), bool(model.signed_)
+
+
 def transpose(matrix: sp.csr_array) -> sp.csr_array:
     """The transpose of a CSR array, as CSR with sorted indices (values are copied as they
     are, so a transpose of the rows holds bit for bit the lists computed directly)."""
@@ -63,13 +74,9 @@ def build_neighbor_lists(
     counting pass and the exact count after it; for ``keep``, the two ``n_anchors x keep``
     work arrays. The error names the estimate and the way out (``k``, ``keep``).
     """
-    args = (
-        unit_rows.indptr, unit_rows.indices, unit_rows.data,
-        unit_lists.indptr, unit_lists.indices, unit_lists.data,
-    )  # fmt: skip
+    rows = (*csr_arrays(unit_rows), *csr_arrays(unit_lists))
+    cosine = cosine_params(model)
     n_anchors = unit_rows.shape[0]
-    shrinkage, min_support = float(model.shrinkage), int(model.min_support)
-    signed = bool(model.signed_)
     entity = "user" if model._user_based else "item"
     workspace = n_chunks() * n_anchors * 48
     t0 = time.perf_counter()
@@ -91,7 +98,7 @@ def build_neighbor_lists(
             f"({n_anchors:,} {entity}s, up to {pairs:,.0f} pairs)",
             way_out,
         )
-        counts = count_cosine_neighbors(*args, shrinkage, min_support, signed, n_chunks())
+        counts = count_cosine_neighbors(rows, cosine, n_chunks())
         indptr = np.zeros(n_anchors + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         require(
@@ -99,9 +106,7 @@ def build_neighbor_lists(
             f"the full {entity}-{entity} similarity ({indptr[-1]:,} pairs)",
             way_out,
         )
-        indices, data, abs_sums = fill_cosine_neighbors(
-            *args, shrinkage, min_support, signed, indptr, n_chunks()
-        )
+        indices, data, abs_sums = fill_cosine_neighbors(rows, cosine, indptr, n_chunks())
     else:
         keep = min(keep, max(n_anchors - 1, 1))
         require(
@@ -109,9 +114,7 @@ def build_neighbor_lists(
             f"the {keep} most similar neighbours of each of {n_anchors:,} {entity}s",
             "set keep to a smaller number of neighbours per row",
         )
-        nbr, sims, counts, abs_sums = select_cosine_neighbors(
-            *args, shrinkage, min_support, signed, keep, n_chunks()
-        )
+        nbr, sims, counts, abs_sums = select_cosine_neighbors(rows, cosine, keep, n_chunks())
         indptr = np.zeros(n_anchors + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         valid = nbr >= 0
