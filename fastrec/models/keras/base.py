@@ -191,18 +191,7 @@ class KerasRecommender(Recommender):
         missing = self.missing_dependency()
         if missing is not None:
             raise ImportError(f"{type(self).__name__}: {missing}")
-        self.n_factors = n_factors
-        self.reg = reg
-        self.schedule = schedule
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_size = validation_size
-        self.seed = seed
-        self.deterministic = deterministic
-        self.jit_compile = jit_compile
-        self.show_progress = show_progress
+        self._store_params(locals())
 
     @classmethod
     def missing_dependency(cls) -> str | None:
