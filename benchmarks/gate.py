@@ -30,7 +30,7 @@ unreadable.
 Refreshing the baseline is deliberate: after a change that makes something slower or less
 accurate on purpose (a better model, a fairer benchmark), after adding a benchmark or a
 model, or on a new reference machine, run ``python benchmarks/gate.py --update`` on a quiet
-machine (nothing else running; here: ``flock /tmp/fastrec-heavy.lock ...``), read the
+machine (nothing else running; here: ``flock .heavy-run.lock ...``), read the
 comparison it prints against the old baseline, and commit ``benchmarks/baseline.json`` with a
 message that says why. ``--update --runs 3`` runs the suite three times and keeps, for
 each benchmark, the run with the median time (of two runs, the faster); ``--update

@@ -16,7 +16,7 @@ On the GPU box (wheels of keras, namex and optree carried in ``.whl``; fastrec f
 working tree)::
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \\
-        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
+        --target .gpu-site .whl/*.whl && export PYTHONPATH=$PWD/.gpu-site:$PWD
     KERAS_BACKEND=jax python3 benchmarks/keras_gpu_check.py --out $OUT/gpu.json
 
 Here, on the CPU (any backend; the default is fastrec's, TensorFlow)::

@@ -9,8 +9,8 @@ were kept, fit and predict seconds, the test RMSE and the process's peak residen
 
 Run each model on its own, under the heavy-run lock (the machine is shared)::
 
-    flock /tmp/fastrec-heavy.lock .venv/bin/python benchmarks/keras_scale.py DotProduct --epochs 1
-    flock /tmp/fastrec-heavy.lock .venv/bin/python benchmarks/keras_scale.py NeuralNet --epochs 4
+    flock .heavy-run.lock .venv/bin/python benchmarks/keras_scale.py DotProduct --epochs 1
+    flock .heavy-run.lock .venv/bin/python benchmarks/keras_scale.py NeuralNet --epochs 4
 
 ``--epochs 1`` is the issue's one-epoch run (target: under 5 minutes on two CPU cores,
 peak memory under 6 GB); a larger cap shows how many epochs reach the best validation loss

@@ -1,6 +1,6 @@
 """UserKNN / ItemKNN at MovieLens-25M shape: seconds and peak memory per phase.
 
-    flock /tmp/fastrec-heavy.lock python benchmarks/knn_scale.py --shape ml-25m
+    flock .heavy-run.lock python benchmarks/knn_scale.py --shape ml-25m
     python benchmarks/knn_scale.py --shape ml-1m --models UserKNN --k 40 --keep 100 400 None
 
 Each model runs in a child process of its own (so that its peak memory is its own): it

@@ -8,7 +8,7 @@ For each model, in a fresh process (so that peak memory is the model's own): syn
 RMSE, fit and predict seconds, and the peak resident memory (the data alone, then the whole
 run). ``--epochs-only`` times single BiasedMF epochs (ratings per second). Numba kernels are
 compiled on a tiny set first, so that timings hold no compilation. Run it alone on the machine
-(``flock /tmp/fastrec-heavy.lock python benchmarks/latent_scale.py``).
+(``flock .heavy-run.lock python benchmarks/latent_scale.py``).
 """
 
 from __future__ import annotations

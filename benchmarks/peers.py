@@ -28,7 +28,7 @@ Surprise is not a dependency of fastrec: ``pip install scikit-surprise`` to run 
 ``--plot FILE.png`` draws RMSE against seconds (log scale) for each fastrec model and its most
 accurate Surprise counterpart (needs matplotlib); ``--from-json PREFIX.json`` prints and plots
 a saved run again without rerunning it. Run it alone on the machine (``flock
-/tmp/fastrec-heavy.lock ...``): the times are what it is for.
+.heavy-run.lock ...``): the times are what it is for.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ second, the peak resident memory of the process before and after recommend_all a
 that recommend_all added above its starting point (sampled every 5 ms), and a check that the
 scores of a sample of the recommendations are the model's ``predict``. Numba kernels are
 compiled on a tiny set first, so that timings hold no compilation. Heavy: run it alone on the
-machine (``flock /tmp/fastrec-heavy.lock python benchmarks/recommend_scale.py ...``).
+machine (``flock .heavy-run.lock python benchmarks/recommend_scale.py ...``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Prints one line per model as it finishes, then a markdown table, and writes the 
 Targets (issue 6, two cores, synthetic ml-25m): every non-Keras model completes, the whole run
 under 30 minutes, no model above 8 GB. Run it alone on the machine::
 
-    flock /tmp/fastrec-heavy.lock python benchmarks/scale.py --shape ml-25m --plot scale.png
+    flock .heavy-run.lock python benchmarks/scale.py --shape ml-25m --plot scale.png
 
 Per-phase detail: ``benchmarks/knn_scale.py`` (the KNN models), ``latent_scale.py`` (SVD,
 BiasedMF epochs), ``keras_scale.py`` (Keras epochs), ``load_scale.py`` (reading a 25M-row csv).

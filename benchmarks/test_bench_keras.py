@@ -10,7 +10,7 @@ Each round builds and fits a new model (Keras traces its train step per model, s
 part of the fit); TensorFlow is imported and a tiny model fitted before timing.
 ``extra_info`` holds ``rmse``, ``n_train``, ``n_test``, the epochs run and kept, the batch.
 
-    flock /tmp/fastrec-heavy.lock env FASTREC_BENCH_KERAS_POST=1 FASTREC_DATA=../shared/data \\
+    flock .heavy-run.lock env FASTREC_BENCH_KERAS_POST=1 FASTREC_DATA=../shared/data \\
         .venv/bin/python -m pytest benchmarks/test_bench_keras.py
 """
 

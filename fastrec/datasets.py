@@ -1,7 +1,7 @@
 """Synthetic ratings shaped like the MovieLens releases, and a MovieLens ``ratings.csv`` writer.
 
 >>> ratings = synthetic("ml-100k", seed=0)  # doctest: +SKIP
->>> write_csv(ratings, "/tmp/ratings.csv")  # doctest: +SKIP
+>>> write_csv(ratings, "ratings.csv")  # doctest: +SKIP
 >>> movies = synthetic_movies("ml-100k", seed=0)  # movieId, title, genres  # doctest: +SKIP
 
 The real releases, downloaded from GroupLens and cached: :func:`movielens` (ratings) and
