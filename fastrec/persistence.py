@@ -301,35 +301,12 @@ class _Reader:
         for attr in declared:
             setattr(model, attr, self.value(state[attr], f"{where}.{attr}"))
         self.owner = outer
-        self.check_base(model, where)
         try:
+            model._check_base_state()
             model._rebuild()
         except (ValueError, TypeError, IndexError, AttributeError) as e:
             raise self.bad(f"{where}: inconsistent fitted state ({e})") from None
         return model
-
-    def check_base(self, model, where: str) -> None:
-        for side in ("user", "item"):
-            index, counts = getattr(model, f"{side}_index_"), getattr(model, f"{side}_n_train_")
-            if not isinstance(index, pd.Index) or not isinstance(counts, np.ndarray):
-                raise self.bad(f"{where}: no {side}_index_ / {side}_n_train_")
-            if counts.shape != (len(index),) or counts.dtype.kind not in "iu":
-                raise self.bad(f"{where}.{side}_n_train_ does not match {side}_index_")
-        bounds, indptr, items = model.rating_range_, model.seen_indptr_, model.seen_items_
-        if not (
-            type(model.global_mean_) is float
-            and type(bounds) is tuple
-            and len(bounds) == 2
-            and all(type(b) is float for b in bounds)
-            and bounds[0] <= bounds[1]
-        ):
-            raise self.bad(f"{where}: bad rating_range_ / global_mean_")
-        if (
-            len(indptr) != len(model.user_index_) + 1
-            or indptr[-1] != len(items)
-            or (len(items) and (items.min() < 0 or items.max() >= len(model.item_index_)))
-        ):
-            raise self.bad(f"{where}: seen_indptr_ / seen_items_ do not fit the id maps")
 
     def value(self, v, where: str):
         if v is None or type(v) in (bool, int, str, float):

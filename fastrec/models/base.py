@@ -220,6 +220,32 @@ class Recommender:
     def _fit(self, train: Ratings) -> None:
         raise NotImplementedError
 
+    def _check_base_state(self) -> None:
+        """Raise ``ValueError`` where the base state (as loaded from a file) is inconsistent:
+        id maps and counts of different lengths, a bad mean or range, seen items outside
+        the id maps."""
+        for side in ("user", "item"):
+            index, counts = getattr(self, f"{side}_index_"), getattr(self, f"{side}_n_train_")
+            if not isinstance(index, pd.Index) or not isinstance(counts, np.ndarray):
+                raise ValueError(f"no {side}_index_ / {side}_n_train_")
+            if counts.shape != (len(index),) or counts.dtype.kind not in "iu":
+                raise ValueError(f"{side}_n_train_ does not match {side}_index_")
+        bounds, indptr, items = self.rating_range_, self.seen_indptr_, self.seen_items_
+        if not (
+            type(self.global_mean_) is float
+            and type(bounds) is tuple
+            and len(bounds) == 2
+            and all(type(b) is float for b in bounds)
+            and bounds[0] <= bounds[1]
+        ):
+            raise ValueError("bad rating_range_ / global_mean_")
+        if (
+            len(indptr) != len(self.user_index_) + 1
+            or indptr[-1] != len(items)
+            or (len(items) and (items.min() < 0 or items.max() >= len(self.item_index_)))
+        ):
+            raise ValueError("seen_indptr_ / seen_items_ do not fit the id maps")
+
     def _rebuild(self) -> None:
         """Rebuild derived structures from the fitted state (after ``fit`` and after
         loading); the default has none."""
