@@ -206,18 +206,10 @@ def evaluate_all(
     bar = tqdm(chosen, desc="evaluate", unit="model", disable=not show, leave=False)
     for model in bar:
         bar.set_postfix_str(model.name)
-        clock = {"compile_s": _warm_up(model) if warmup else float("nan")}
-
-        def restart(lighter: Recommender, _error: Exception, clock=clock) -> None:
-            clock["compile_s"] = _warm_up(lighter) if warmup else float("nan")
-            clock["t0"] = time.perf_counter()
-
-        clock["t0"] = time.perf_counter()
-        model = fit_with_memory_fallback(model, train, notes, before_fallback=restart)
-        t0, compile_s = clock["t0"], clock["compile_s"]
+        model, compile_s, fit_s = _timed_fit(model, train, notes, warmup)
         t1 = time.perf_counter()
         pred, fell_back = model.predict_with_fallback(test)
-        t2 = time.perf_counter()
+        predict_s = time.perf_counter() - t1
         row = {"model": model.name}
         row.update({n: _ERROR_FNS[n](pred, test.ratings) for n in names if n in _ERROR_FNS})
         if ranking:
@@ -225,14 +217,14 @@ def evaluate_all(
                 ranking_metrics(test.user_codes, test.ratings, pred, ranking, relevance_threshold)
             )
         coverage = 1.0 - float(fell_back.mean()) if len(fell_back) else 1.0
-        row.update(coverage=coverage, fit_s=t1 - t0, predict_s=t2 - t1, compile_s=compile_s)
+        row.update(coverage=coverage, fit_s=fit_s, predict_s=predict_s, compile_s=compile_s)
         rows.append(row)
         log.info(
             "%s: %s, fit %.3fs, predict %.3fs",
             model.name,
             ", ".join(f"{n} {row[n]:.6f}" for n in names),
-            t1 - t0,
-            t2 - t1,
+            fit_s,
+            predict_s,
         )
     columns = ["model", *names, "coverage", "fit_s", "predict_s", "compile_s"]
     table = pd.DataFrame(rows, columns=columns)
@@ -266,21 +258,30 @@ def fit_with_memory_fallback(
     try:
         return model.fit(train)
     except InsufficientMemoryError as err:
-        lighter = _lighter_model(model, err, [] if notes is None else notes)
+        lighter = model.memory_fallback()
+        if lighter is None:
+            raise
+        note = f"{model.name} does not fit in memory ({err}); ran {lighter.name} instead"
+        if notes is not None:
+            notes.append(note)
+        log.warning(note)
         if before_fallback is not None:
             before_fallback(lighter, err)
         return lighter.fit(train)
 
 
-def _lighter_model(model: Recommender, err: Exception, notes: list[str]) -> Recommender:
-    """``model.memory_fallback()``, noted and logged; re-raises ``err`` where there is none."""
-    lighter = model.memory_fallback()
-    if lighter is None:
-        raise err
-    note = f"{model.name} does not fit in memory ({err}); ran {lighter.name} instead"
-    notes.append(note)
-    log.warning(note)
-    return lighter
+def _timed_fit(model: Recommender, train: Ratings, notes: list[str], warmup: bool):
+    """``(fitted model, compile seconds, fit seconds)``: the warm-up and the clock restart
+    with the lighter model where ``model`` does not fit in memory."""
+    timing = {}
+
+    def start(candidate: Recommender, _error: Exception | None = None) -> None:
+        timing["compile_s"] = _warm_up(candidate) if warmup else float("nan")
+        timing["t0"] = time.perf_counter()
+
+    start(model)
+    fitted = fit_with_memory_fallback(model, train, notes, before_fallback=start)
+    return fitted, timing["compile_s"], time.perf_counter() - timing["t0"]
 
 
 def _warm_up(model: Recommender) -> float:

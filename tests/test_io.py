@@ -415,15 +415,6 @@ UDATA_BAD = {
 }
 
 
-@pytest.mark.parametrize("case", list(UDATA_BAD), ids=list(UDATA_BAD))
-def test_bad_line_in_udata(tmp_path, case):
-    line, needles = UDATA_BAD[case]
-    path = write(tmp_path / "u1.base", "1\t10\t4\t100\n" + line + "\n3\t30\t1\t300\n")
-    with pytest.raises(ValueError) as exc:
-        load_ratings(path)
-    assert_error(exc, path, "line 2:", *needles)
-
-
 DAT_BAD = {
     "stray-colon": ("2:5:20::3::200", ["expected 4 fields separated by '::'", "got 3"]),
     "three-fields": ("2::20::3", ["expected 4 fields", "got 3"]),
@@ -436,13 +427,25 @@ DAT_BAD = {
 }
 
 
-@pytest.mark.parametrize("case", list(DAT_BAD), ids=list(DAT_BAD))
-def test_bad_line_in_dat(tmp_path, case):
-    line, needles = DAT_BAD[case]
-    path = write(tmp_path / "ratings.dat", "1::10::4::100\n\n" + line + "\n3::30::1::300\n")
+#: Per format: the file name, the good lines around the bad one, and the bad line's number.
+BAD_LINE_FILES = {
+    "udata": ("u1.base", "1\t10\t4\t100\n", "\n3\t30\t1\t300\n", 2, UDATA_BAD),
+    "dat": ("ratings.dat", "1::10::4::100\n\n", "\n3::30::1::300\n", 3, DAT_BAD),
+}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "case"),
+    [(fmt, case) for fmt, spec in BAD_LINE_FILES.items() for case in spec[-1]],
+    ids=lambda v: v,
+)
+def test_bad_line_in_udata_and_dat(tmp_path, fmt, case):
+    name, before, after, line_no, table = BAD_LINE_FILES[fmt]
+    line, needles = table[case]
+    path = write(tmp_path / name, before + line + after)
     with pytest.raises(ValueError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "line 3:", *needles)
+    assert_error(exc, path, f"line {line_no}:", *needles)
 
 
 # ---------------------------------------------------------------- duplicates
