@@ -1,6 +1,6 @@
 """One contract, every model fastrec has (Surprise's tests/test_algorithms.py, in spirit).
 
-Every class in ``fastrec.models.MODELS``, with its default parameters: ``fit`` returns
+Every class in ``fastrec.models.ALL_MODELS``, with its default parameters: ``fit`` returns
 ``self``; predictions are float64, one per pair, finite, the same from every input form and
 for the same seed; ``predict`` writes nothing to the model; users and items without training
 ratings get the model's documented answer (its ``fallback_``, the damped :class:`Bias`, or
@@ -23,13 +23,14 @@ import pytest
 import scipy.sparse as sp
 
 import fastrec
-from fastrec.models import MODELS, Bias, NotFittedError, Recommender
+from fastrec.models import CONTRACT_MODELS as EVERY_MODEL
+from fastrec.models import Bias, NotFittedError, Recommender
 from fastrec.models._params import Bool, Int, OneOf, Real
 from fastrec.persistence import MANIFEST
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ALL_MODELS = [cls for cls in MODELS.values() if cls.missing_dependency() is None]
+CONTRACT_MODELS = [cls for cls in ALL_MODELS.values() if cls.missing_dependency() is None]
 
 #: Raw ids that are in no id map.
 UNKNOWN_USER, UNKNOWN_ITEM = -7, -9
@@ -64,7 +65,7 @@ def small_split():
     return train, test
 
 
-@pytest.fixture(scope="module", params=ALL_MODELS, ids=lambda c: c.__name__)
+@pytest.fixture(scope="module", params=CONTRACT_MODELS, ids=lambda c: c.__name__)
 def model_cls(request):
     return request.param
 
@@ -328,7 +329,7 @@ def _refused_values(allowed: list) -> list:
 
 def _bad_parameter_cases():
     cases = []
-    for cls in ALL_MODELS:
+    for cls in CONTRACT_MODELS:
         for param, allowed in cls._parameter_constraints.items():
             refused = _refused_values(allowed)
             assert refused, f"{cls.__name__}.{param}: no value to refuse"

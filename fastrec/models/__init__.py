@@ -30,10 +30,16 @@ MODELS: dict[str, type[Recommender]] = {
         SVDpp,
     )
 }
-register(*MODELS.values())  # the classes a saved model file may name
+
+#: Every model fastrec has: ``MODELS`` and the ones ``evaluate_all`` runs only when asked.
+ALL_MODELS: dict[str, type[Recommender]] = {
+    **MODELS,
+}
+register(*ALL_MODELS.values())  # the classes a saved model file may name
 
 __all__ = [
     "MODELS",
+    "ALL_MODELS",
     "Recommender",
     "NotFittedError",
     "UserMean",
