@@ -23,8 +23,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastrec
-from fastrec.models import CONTRACT_MODELS as EVERY_MODEL
-from fastrec.models import Bias, NotFittedError, Recommender
+from fastrec.models import ALL_MODELS, Bias, NotFittedError, Recommender
 from fastrec.models._params import Bool, Int, OneOf, Real
 from fastrec.persistence import MANIFEST
 
