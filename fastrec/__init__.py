@@ -16,6 +16,7 @@ from .models import (
     SVD,
     Bias,
     BiasedMF,
+    Blend,
     DotProduct,
     DotProductBias,
     ItemKNN,
@@ -66,4 +67,5 @@ __all__ = [
     "DotProduct",
     "DotProductBias",
     "NeuralNet",
+    "Blend",
 ]

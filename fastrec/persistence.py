@@ -167,6 +167,9 @@ class _Writer:
         if isinstance(v, pd.Index):
             return self._index(v, where)
         if type(v).__name__ in _CLASSES and _CLASSES[type(v).__name__] is type(v):
+            if not hasattr(v, "user_index_"):  # unfitted: a parameter (Blend's models)
+                params = {k: self.value(x, f"{where}({k}=...)") for k, x in v.get_params().items()}
+                return {"type": "model", "class": type(v).__name__, "params": params, "state": None}
             return {"type": "model", **self.model(v, where)}
         keras = sys.modules.get("keras")
         if keras is not None and isinstance(v, keras.Model):
@@ -270,6 +273,8 @@ class _Reader:
         record = manifest.get("model")
         if not isinstance(record, dict):
             raise self.bad("its manifest has no model record")
+        if "state" in record and record["state"] is None:
+            raise self.bad("its manifest's model record is of an unfitted model")
         model = self.model(record, str(record.get("class")))
         log.info("loaded %s from %s", model.name, self.where)
         return model
@@ -280,8 +285,8 @@ class _Reader:
             raise self.bad(
                 f"unknown model class {record.get('class')!r}; known: {', '.join(_CLASSES)}"
             )
-        params, state = record.get("params"), record.get("state")
-        if type(params) is not dict or type(state) is not dict:
+        params, state = record.get("params"), record.get("state", ())
+        if type(params) is not dict or not (type(state) is dict or state is None):
             raise self.bad(f"{where}: a model record needs 'params' and 'state' objects")
         try:
             model = cls(**{k: self.value(v, f"{where}.{k}") for k, v in params.items()})
@@ -290,6 +295,8 @@ class _Reader:
             raise self.bad(
                 f"{where}: parameters this fastrec's {cls.__name__} refuses ({e})"
             ) from None
+        if state is None:  # an unfitted model: a parameter of another (Blend's models)
+            return model
         declared = cls.state_attributes()
         if set(state) != set(declared):
             missing, extra = sorted(set(declared) - set(state)), sorted(set(state) - set(declared))

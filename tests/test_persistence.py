@@ -448,6 +448,7 @@ def _format_1(m):
         (lambda m: {**m, "format": "other"}, "not a fastrec model file: .*format 'fastrec-mod"),
         (lambda m: [m], "not a fastrec model file"),
         (lambda m: {k: v for k, v in m.items() if k != "model"}, "has no model record"),
+        (lambda m: {**m, "model": {**m["model"], "state": None}}, "of an unfitted model"),
         (
             lambda m: {**m, "model": {**m["model"], "class": "os.system"}},
             "unknown model class 'os.system'; known: UserMean",

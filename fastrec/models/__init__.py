@@ -5,6 +5,7 @@ from ..persistence import register
 from .als import ALS
 from .base import Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
+from .blend import Blend
 from .keras import DotProduct, DotProductBias, NeuralNet
 from .knn import ItemKNN, UserKNN
 from .mf import BiasedMF
@@ -34,6 +35,7 @@ MODELS: dict[str, type[Recommender]] = {
 #: Every model fastrec has: ``MODELS`` and the ones ``evaluate_all`` runs only when asked.
 ALL_MODELS: dict[str, type[Recommender]] = {
     **MODELS,
+    "Blend": Blend,
 }
 register(*ALL_MODELS.values())  # the classes a saved model file may name
 
@@ -55,4 +57,5 @@ __all__ = [
     "DotProduct",
     "DotProductBias",
     "NeuralNet",
+    "Blend",
 ]
