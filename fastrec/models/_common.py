@@ -1,5 +1,6 @@
-"""Helpers every model family uses: the Numba thread count around a kernel call and the
-progress bar over epochs or iterations."""
+"""Helpers every model family uses: the Numba thread count around a kernel call, the
+progress bar over epochs or iterations, and the spread of the training ratings (the unit of
+the scale-free fits)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,19 @@ class TrainingLog:
         if self.bar is not None:
             self.bar.close()
         return self.history
+
+
+def rating_spread(ratings: np.ndarray) -> float:
+    """The standard deviation of ``ratings`` (float64[n], the training ratings), the unit in
+    which the iterative models fit, so that their learning rates, penalties and initial
+    scales mean the same on any rating scale; 1.0 when the ratings are all equal (any unit
+    fits a constant, and 1 keeps the arithmetic finite).
+
+    Notes
+    -----
+    A model fits the standardised ratings ``z = (r - mu) / s`` (``mu`` the training mean,
+    ``s`` this spread) and converts what it learned back to rating units: an answer of
+    ``a * pred + b`` to ratings ``a * r + b`` (``a > 0``) follows, up to rounding.
+    """
+    spread = float(np.std(ratings))
+    return spread if spread > 0 and np.isfinite(spread) else 1.0

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...data import Ratings
 from ...memory import require
+from .._common import rating_spread
 from .._params import Bool, Int, OneOf, Real
 from ..base import Recommender
 from ..baselines import Bias
@@ -51,10 +52,20 @@ class KerasRecommender(Recommender):
       ``fast_batch_size``, scaled by ``sqrt(batch / fast_batch_size)``), is cut by
       ``_lr_decay`` after every epoch whose validation MSE did not improve by more than
       ``_min_delta``, and training stops after ``patience`` such epochs in a row (at most
-      ``max_epochs``), keeping the weights of the best epoch. The output starts at the mean
-      training rating (the network's output bias, the item bias, or for ``DotProduct``
-      factors drawn around ``sqrt(mean / k)``) instead of 0: the post's runs spend their
-      first epochs learning that offset.
+      ``max_epochs``), keeping the weights of the best epoch.
+
+    Scale-free (the fast schedule): the network is trained on the standardised ratings
+    ``z = (r - mu) / s`` (float32; ``mu``, ``s``: the mean and standard deviation of the
+    ratings it trains on; ``s = 1`` if they are all equal), the same numbers on any rating
+    scale, with the same learning rates, penalties and initial weights; ``keras_model_``
+    is that network followed by a layer ``to_ratings`` (Keras' ``Rescaling``, no weights)
+    that maps its output back, ``rating = mu + s * z``, and early stopping asks for a
+    validation MSE (in rating units) better by ``_min_delta * s^2``. Ratings ``a * r + b``
+    (``a > 0``) then give predictions ``a * pred + b`` up to rounding. The network's output
+    starts near ``z = 0``, the mean rating (small initial factors, the item bias or output
+    bias at 0), whereas the post's runs spend their first epochs learning that offset. The
+    post's schedule replays the post on the raw ratings: no ``to_ratings`` layer, not
+    scale-free.
 
     Fallback: a pair whose user or item has no training rating (code ``-1``), or whose
     ratings all went to the validation slice, has no trained embedding; it is predicted by
@@ -115,14 +126,20 @@ class KerasRecommender(Recommender):
         The Keras backend the network was trained on: ``"tensorflow"``, ``"jax"`` or
         ``"torch"``.
     keras_model_ : keras.Model
-        The trained network (the best epoch's weights for ``"fast"``).
+        The trained network (the best epoch's weights for ``"fast"``, followed by the
+        ``to_ratings`` layer: its output is in rating units).
     user_factors_, item_factors_ : float32[n_users, k], float32[n_items, k]
         The embedding tables, copied out of the network.
+    output_offset_, output_scale_ : float
+        The ``to_ratings`` layer: rating ``= output_offset_ + output_scale_ * z`` with ``z``
+        the output of the layers before it (the fast schedule: the mean and standard
+        deviation of the ratings trained on; the post's: 0 and 1, no such layer).
     user_trained_, item_trained_ : bool[n_users], bool[n_items]
         Codes with at least one rating among those the network trained on.
     history_ : dict[str, list[float]]
-        Per epoch: ``loss`` (training MSE plus penalty), ``seconds`` (wall time; the first
-        includes tracing the train step) and, for ``"fast"``, ``val_mse``.
+        Per epoch: ``loss`` (training MSE plus penalty; for ``"fast"`` in standardised
+        units, the MSE of ``z``), ``seconds`` (wall time; the first includes tracing the
+        train step) and, for ``"fast"``, ``val_mse`` (in rating units).
     best_epoch_ : int
         1-based epoch whose weights were kept (the last one for ``"post"``).
     n_epochs_ : int
@@ -152,7 +169,7 @@ class KerasRecommender(Recommender):
     _fitted_state: ClassVar[tuple[str, ...]] = (
         "backend_", "keras_model_", "user_factors_", "item_factors_", "user_trained_",
         "item_trained_", "history_", "best_epoch_", "batch_size_", "learning_rate_",
-        "jit_compile_",
+        "jit_compile_", "output_offset_", "output_scale_",
     )  # fmt: skip
     #: A float32 matrix product (or Numba kernel) per block of users: 4 bytes of scores
     #: per pair plus working space.
@@ -168,7 +185,8 @@ class KerasRecommender(Recommender):
     #: Whether ``jit_compile="auto"`` may XLA-compile the train step on a CPU.
     cpu_jit: ClassVar[bool] = True
     # Fast schedule: learning-rate cut after an epoch without a validation MSE better by
-    # _min_delta, and the most steps per epoch before the batch grows.
+    # _min_delta (in squared standardised units: times s^2 in ratings), and the most steps
+    # per epoch before the batch grows.
     _lr_decay: ClassVar[float] = 0.3
     _min_delta: ClassVar[float] = 1e-4
     _max_steps_per_epoch: ClassVar[int] = 512
@@ -237,8 +255,7 @@ class KerasRecommender(Recommender):
         )
         tf, keras = backend.import_keras()
         self.backend_ = keras.backend.backend()
-        users, items = train.user_codes, train.item_codes
-        ratings = train.ratings.astype(np.float32)
+        users, items, ratings = train.user_codes, train.item_codes, train.ratings
         validation = None
         if self.schedule == "fast":
             n_val = max(1, round(self.validation_size * n))
@@ -255,13 +272,18 @@ class KerasRecommender(Recommender):
             del val, rows
         self.user_trained_ = np.bincount(users, minlength=train.n_users) > 0
         self.item_trained_ = np.bincount(items, minlength=train.n_items) > 0
+        if self.schedule == "fast":  # standardised: rating = mu + s * z (see the class)
+            self.output_offset_ = float(ratings.mean())
+            self.output_scale_ = rating_spread(ratings)
+        else:  # the post's replay: the raw ratings
+            self.output_offset_, self.output_scale_ = 0.0, 1.0
+        # The network's targets, float32: z, or for the post's replay the ratings.
+        ratings = ((ratings - self.output_offset_) / self.output_scale_).astype(np.float32)
 
         t0 = time.perf_counter()
         self.history_ = {}
         with backend.seeded(keras, int(self.seed), bool(self.deterministic)):
-            # The fast schedule starts the output at the mean rating; the post's at about 0.
-            start = float(ratings.mean()) if self.schedule == "fast" else None
-            network = self._build(keras, train.n_users, train.n_items, start)
+            network = self._build(keras, train.n_users, train.n_items)
             if self.schedule == "post":
                 self._fit_post(keras, network, users, items, ratings)
             else:
@@ -270,7 +292,7 @@ class KerasRecommender(Recommender):
                 )
                 self._fit_fast(keras, network, users, items, ratings, validation, jit)
         self.jit_compile_ = bool(network.jit_compile)
-        self.keras_model_ = network
+        self.keras_model_ = self._to_ratings(keras, network)
         self._take_weights(network)
         log.info(
             "%s: %d epochs (kept epoch %d) on %d ratings, batch %d, in %.2fs",
@@ -331,7 +353,7 @@ class KerasRecommender(Recommender):
             validate=validate,
             patience=int(self.patience),
             decay=self._lr_decay,
-            min_delta=self._min_delta,
+            min_delta=self._min_delta * self.output_scale_**2,  # in rating units
         )
         self.best_epoch_ = fit_fast(
             keras,
@@ -365,9 +387,31 @@ class KerasRecommender(Recommender):
         self._prepare_scorer()
 
     # -------------------------------------------------- model-specific
-    def _build(self, keras, n_users: int, n_items: int, start: float | None):
-        """The Keras network; ``start``: the output to begin at (None: Keras' defaults)."""
+    def _build(self, keras, n_users: int, n_items: int):
+        """The Keras network that is trained (on ``z`` for the fast schedule); its initial
+        weights are Keras' defaults for the post's schedule, and for the fast one such that
+        the output starts near 0 (``z`` at the mean rating)."""
         raise NotImplementedError
+
+    def _to_ratings(self, keras, network):
+        """``keras_model_``: for the fast schedule, ``network`` (trained on ``z``) followed
+        by the ``to_ratings`` layer, ``output_offset_ + output_scale_ * z``, sharing its
+        layers and compiled with its optimizer and a loss that weights the squared error by
+        ``1 / s^2`` (further training on ratings meets the same objective); for the post's
+        schedule ``network`` itself."""
+        if self.schedule == "post":
+            return network
+        out = keras.layers.Rescaling(
+            scale=self.output_scale_, offset=self.output_offset_, name="to_ratings"
+        )(network.outputs[0])
+        rated = keras.Model(network.inputs, out, name=network.name)
+        rated.compile(
+            optimizer=network.optimizer,
+            loss="mse",
+            loss_weights=1.0 / self.output_scale_**2,
+            jit_compile=network.jit_compile,
+        )
+        return rated
 
     def _take_weights(self, network) -> None:
         """Copy the network's weights into the numpy attributes ``_score`` reads."""
@@ -377,7 +421,8 @@ class KerasRecommender(Recommender):
         """Precompute what ``_score`` needs beyond the copied weights (default: nothing)."""
 
     def _score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """The network's output at trained code pairs, float32[n], unclipped."""
+        """The network's output at trained code pairs, float32[n], unclipped (``to_ratings``
+        included)."""
         raise NotImplementedError
 
     def _embeddings(self, keras, n_users: int, n_items: int, init="uniform"):
