@@ -31,7 +31,8 @@ class NeighborhoodModel(Recommender):
     """The implementation of :class:`~fastrec.UserKNN` (anchors are users, targets items)
     and :class:`~fastrec.ItemKNN` (anchors items, targets users).
 
-    Fitted state (saved): the resolved ``center_``, ``baseline_``, ``signed_``, ``keep_``
+    Fitted state (saved): the resolved ``center_``, ``baseline_``, ``signed_``, ``shrinkage_``,
+    ``presence_`` (see ``_resolved``), ``keep_``
     (neighbours stored per row, ``None`` for all or the post's form); ``user_mean_``,
     ``item_mean_`` (float64, NaN where there is no training rating); ``list_dev_`` (CSR,
     targets x anchors: each rating minus its baseline, see ``baseline``); the stored
@@ -56,21 +57,26 @@ class NeighborhoodModel(Recommender):
         "center": [OneOf(*CENTERS)],
         "baseline": [OneOf(*BASELINES)],
         "signed": [None, Bool()],
-        "shrinkage": [Real(0)],
+        "shrinkage": [None, Real(0)],
         "min_support": [Int(1)],
+        "presence": [None, Real(0)],
         "keep": [None, OneOf("auto"), Int(1)],
         "exact": [Bool()],
     }
     _fitted_state = (
-        "center_", "baseline_", "signed_", "keep_", "user_mean_", "item_mean_", "list_dev_",
-        "stored_similarity_", "stored_abs_sum_", "unit_rows_", "fit_seconds_",
+        "center_", "baseline_", "signed_", "shrinkage_", "presence_", "keep_", "user_mean_",
+        "item_mean_", "list_dev_", "stored_similarity_", "stored_abs_sum_", "unit_rows_",
+        "fit_seconds_",
     )  # fmt: skip
 
     #: Anchors are users (UserKNN) or items (ItemKNN).
     _user_based: ClassVar[bool] = True
-    #: Defaults of the k form (the post's form: no centring, signed).
+    #: Defaults of the k form (the post's form: no centring, signed, no shrinkage, no
+    #: presence term).
     _k_center: ClassVar[str] = "bias"
     _k_signed: ClassVar[bool] = True
+    _k_shrinkage: ClassVar[float] = 0.0
+    _k_presence: ClassVar[float] = 0.0
 
     def __init__(
         self,
@@ -79,8 +85,9 @@ class NeighborhoodModel(Recommender):
         center: str = "auto",
         baseline: str = "auto",
         signed: bool | None = None,
-        shrinkage: float = 0.0,
+        shrinkage: float | None = None,
         min_support: int = 1,
+        presence: float | None = None,
         keep: int | str | None = "auto",
         exact: bool = True,
     ):
@@ -97,13 +104,21 @@ class NeighborhoodModel(Recommender):
         if self.k is not None and isinstance(self.keep, numbers.Integral) and self.keep < self.k:
             raise ValueError(f"{name}: keep={self.keep} is smaller than k={self.k}")
 
-    def _resolved(self) -> tuple[str, str, bool]:
-        """``(center, baseline, signed)`` with ``"auto"`` / ``None`` resolved by the form."""
+    def _resolved(self) -> tuple[str, str, bool, float, float]:
+        """``(center, baseline, signed, shrinkage, presence)`` with ``"auto"`` / ``None``
+        resolved by the form: the post's (``k=None``: no centring, the anchor's mean, signed,
+        no shrinkage, no presence term) or the class's k-form defaults."""
         post = self.k is None
         center = self.center if self.center != "auto" else ("none" if post else self._k_center)
         baseline = self.baseline if self.baseline != "auto" else ("mean" if post else "bias")
         signed = bool(self.signed) if self.signed is not None else (post or self._k_signed)
-        return center, baseline, signed
+        shrinkage = (
+            self.shrinkage if self.shrinkage is not None else (0.0 if post else self._k_shrinkage)
+        )
+        presence = (
+            self.presence if self.presence is not None else (0.0 if post else self._k_presence)
+        )
+        return center, baseline, signed, float(shrinkage), float(presence)
 
     def memory_fallback(self) -> Recommender | None:
         """For the post's form (``k=None``), whose similarity holds every pair of neighbours:
@@ -123,7 +138,8 @@ class NeighborhoodModel(Recommender):
         return Bias() if "bias" in self._resolved()[:2] else None
 
     def _fit(self, train: Ratings) -> None:
-        self.center_, self.baseline_, self.signed_ = self._resolved()
+        resolved = self._resolved()
+        self.center_, self.baseline_, self.signed_, self.shrinkage_, self.presence_ = resolved
         t0 = time.perf_counter()
         n_users, n_items = train.n_users, train.n_items
         uc, ic, r = train.user_codes, train.item_codes, train.ratings
@@ -135,11 +151,16 @@ class NeighborhoodModel(Recommender):
         rows = train.csr if self._user_based else train.csc.T
         lists = train.csc.T if self._user_based else train.csr
 
-        # The similarity's input: the centred anchor rows, scaled to unit norm.
+        # The similarity's input: the centred anchor rows, plus the presence term, scaled
+        # to unit norm.
         n_anchors = rows.shape[0]
         row_codes = np.repeat(np.arange(n_anchors, dtype=np.int32), np.diff(rows.indptr))
         row_users, row_items = self._orient(row_codes, rows.indices)
         x = rows.data - self._offsets(self.center_, row_users, row_items)
+        if self.presence_ > 0 and len(x):
+            # In units of the centred ratings' spread, so that the similarity (and the
+            # model) stays the same under r -> a * r + b.
+            x += self.presence_ * np.sqrt(np.mean(x * x))
         norms = np.sqrt(np.bincount(row_codes, x * x, n_anchors))
         x *= np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)[row_codes]
         unit_rows = sp.csr_array((x, rows.indices, rows.indptr), shape=rows.shape)
@@ -202,6 +223,10 @@ class NeighborhoodModel(Recommender):
 
         expect(self.center_ in CENTERS[1:] and self.baseline_ in BASELINES[1:], "bad centre")
         expect(isinstance(self.signed_, bool), "signed_ must be a bool")
+        expect(
+            all(type(v) is float and v >= 0 for v in (self.shrinkage_, self.presence_)),
+            "shrinkage_ / presence_ must be floats >= 0",
+        )
         uses_bias = "bias" in (self.center_, self.baseline_)
         expect(isinstance(self.fallback_, Bias) or not uses_bias, "no Bias fallback_")
         expect(

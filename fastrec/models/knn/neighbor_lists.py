@@ -44,9 +44,9 @@ def csr_arrays(matrix: sp.csr_array) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def cosine_params(model) -> tuple[float, int, bool]:
-    """``(shrinkage, min_support, signed)`` of a UserKNN / ItemKNN: the ``cosine`` tuple of
-    :mod:`fastrec.kernels.similarity`."""
-    return float(model.shrinkage), int(model.min_support), bool(model.signed_)
+    """``(shrinkage, min_support, signed)`` of a fitted (or fitting) UserKNN / ItemKNN, as
+    resolved by its form: the ``cosine`` tuple of :mod:`fastrec.kernels.similarity`."""
+    return float(model.shrinkage_), int(model.min_support), bool(model.signed_)
 
 
 def transpose(matrix: sp.csr_array) -> sp.csr_array:
@@ -65,7 +65,7 @@ def build_neighbor_lists(
     ``similarity``: CSR, anchors x anchors, sorted indices, row ``a`` holding the stored
     neighbours of anchor ``a`` (never ``a`` itself): every non-zero cosine (``keep`` None)
     or the ``keep`` with the largest ``sim`` (``|sim|`` when ``model.signed_``; ties to the
-    smaller index), after ``model.shrinkage`` and ``model.min_support``. ``abs_sums``:
+    smaller index), after ``model.shrinkage_`` and ``model.min_support``. ``abs_sums``:
     ``float64[n_anchors]``, the sum of ``|sim|`` over every neighbour of each row, stored
     or not.
 
