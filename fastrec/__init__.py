@@ -31,6 +31,7 @@ from .models import (
 )
 from .persistence import load_model, save_model
 from .split import kfold, ml100k_folds, predefined_split, train_test_split
+from .tune import TuneResult, tune
 
 __all__ = [
     "__version__",
@@ -49,6 +50,8 @@ __all__ = [
     "ndcg_at_k",
     "ranking_metrics",
     "evaluate_all",
+    "tune",
+    "TuneResult",
     "load_model",
     "save_model",
     "MODELS",

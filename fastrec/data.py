@@ -6,6 +6,7 @@ A :class:`Ratings` holds, for ``n`` ratings,
   (``pandas.Index`` of the raw ids, sorted), the raw-id <-> code maps;
 - ``ratings``: ``float64[n]``;
 - ``timestamps``: ``int64[n]`` or ``None``;
+- ``rating_scale``: ``(lo, hi)`` given with the data (every rating lies within it), or ``None``;
 
 in the order of the source file. The CSR (users x items) and CSC matrices are built once,
 on first use. Subsets made by a split share the id maps of the whole file, so a user of
@@ -15,6 +16,7 @@ the test set has the same code in the train set even if all of its ratings went 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -51,6 +53,10 @@ class Ratings:
     timestamps : np.ndarray[int64] or None
     source : str or None
         Where the ratings came from (a path), used in messages.
+    rating_scale : tuple[float, float] or None
+        The scale ``(lo, hi)`` the ratings were given on (``load_ratings(...,
+        rating_scale=(1, 10))``), or ``None`` where it is taken from the data; see
+        :attr:`rating_range`.
     """
 
     __slots__ = (
@@ -61,6 +67,7 @@ class Ratings:
         "ratings",
         "timestamps",
         "source",
+        "rating_scale",
         "_csr",
         "_csc",
     )
@@ -74,6 +81,7 @@ class Ratings:
         ratings: np.ndarray,
         timestamps: np.ndarray | None = None,
         source: str | None = None,
+        rating_scale: tuple[float, float] | None = None,
     ):
         self.user_index = user_index
         self.item_index = item_index
@@ -84,6 +92,7 @@ class Ratings:
             None if timestamps is None else np.ascontiguousarray(timestamps, dtype=np.int64)
         )
         self.source = source
+        self.rating_scale = check_rating_scale(rating_scale)
         self._csr = None
         self._csc = None
         n = len(self.ratings)
@@ -110,10 +119,23 @@ class Ratings:
 
     def __repr__(self) -> str:
         src = f", source={self.source!r}" if self.source else ""
+        scale = f", rating_scale={self.rating_scale}" if self.rating_scale is not None else ""
         return (
             f"Ratings(n_ratings={len(self):,}, n_users={self.n_users:,}, "
-            f"n_items={self.n_items:,}{src})"
+            f"n_items={self.n_items:,}{scale}{src})"
         )
+
+    @property
+    def rating_range(self) -> tuple[float, float]:
+        """``(lo, hi)``: the given :attr:`rating_scale`, else the smallest and largest rating.
+
+        What a model fitted on these ratings clips its predictions to.
+        """
+        if self.rating_scale is not None:
+            return self.rating_scale
+        if len(self.ratings) == 0:
+            raise ValueError("no ratings: the rating range of an empty Ratings is undefined")
+        return float(self.ratings.min()), float(self.ratings.max())
 
     # ------------------------------------------------------------- raw ids
     @property
@@ -184,6 +206,7 @@ class Ratings:
             self.ratings[rows],
             None if self.timestamps is None else self.timestamps[rows],
             source=self.source,
+            rating_scale=self.rating_scale,
         )
 
     # --------------------------------------------------------- construction
@@ -198,19 +221,44 @@ class Ratings:
         *,
         duplicates: str = "error",
         source: str | None = None,
+        rating_scale: tuple[float, float] | None = None,
     ) -> Ratings:
         """Build Ratings from a DataFrame with one row per rating.
 
-        ``timestamp`` is optional: if that column is absent the Ratings has no timestamps.
-        Ids may be of any hashable type; ratings must be finite numbers. ``duplicates``
-        decides what a repeated (user, item) pair does: ``"error"`` (default) refuses,
-        ``"last"`` keeps the latest rating of each pair by timestamp (the later row on ties,
-        or without timestamps) and warns with the number dropped.
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per rating; other columns are ignored.
+        user, item, rating : str
+            Column names of the user id, the item id and the rating.
+        timestamp : str or None
+            Column of the time of each rating (integer seconds since 1970, integral floats
+            or datetimes); optional: if that column is absent the Ratings has no timestamps.
+        duplicates : {"error", "last"}
+            What a repeated (user, item) pair does: ``"error"`` (default) refuses,
+            ``"last"`` keeps the latest rating of each pair by timestamp (the later row on
+            ties, or without timestamps) and warns with the number dropped.
+        source : str or None
+            Where the frame came from, for messages.
+        rating_scale : (lo, hi) or None
+            The scale of the ratings (e.g. ``(1, 10)``): a rating outside it is an error
+            naming its row, and models clip their predictions to it. ``None``: the range
+            of the data.
+
+        Returns
+        -------
+        Ratings
+
+        Notes
+        -----
+        Ids may be of any hashable type (integers stay integers, strings stay strings);
+        ratings must be finite numbers.
         """
         name = source or "DataFrame"
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_frame expects a pandas DataFrame, got {type(df).__name__}")
         _check_duplicate_rule(duplicates)
+        rating_scale = check_rating_scale(rating_scale)
         for role, col in (("user", user), ("item", item), ("rating", rating)):
             if col not in df.columns:
                 raise ValueError(
@@ -253,12 +301,20 @@ class Ratings:
                 f"numbers, first at row {row}: {_show(df[rating].iloc[row])}; expected a finite "
                 "number such as 3.5 in every row"
             )
+        row = first_outside(values, rating_scale)
+        if row is not None:
+            raise ValueError(
+                f"{name}: column {rating!r} has a rating outside the rating scale at row {row}: "
+                f"{_show(df[rating].iloc[row])}; expected {_scale_words(rating_scale)}"
+            )
         ts = None
         if has_ts:
             ts = _timestamps_of(df[timestamp], name, timestamp)
         u_codes, u_index = _factorize(df[user].to_numpy(), user)
         i_codes, i_index = _factorize(df[item].to_numpy(), item)
-        out = cls(u_index, i_index, u_codes, i_codes, values, ts, source=source)
+        out = cls(
+            u_index, i_index, u_codes, i_codes, values, ts, source=source, rating_scale=rating_scale
+        )
         return _apply_duplicate_rule(out, duplicates, name, lambda j, k: f"rows {j} and {k}")
 
 
@@ -289,6 +345,40 @@ def _timestamps_of(col: pd.Series, name: str, column: str) -> np.ndarray:
     if num.dtype.kind in "iu":
         return num.to_numpy(dtype=np.int64)
     return values.astype(np.int64)
+
+
+def check_rating_scale(scale) -> tuple[float, float] | None:
+    """``scale`` as ``(lo, hi)`` floats, checked (finite, ``lo < hi``); ``None`` stays ``None``."""
+    if scale is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rating_scale must be a pair of numbers (lo, hi) such as (1, 5), got {scale!r}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(
+            f"rating_scale must be two finite numbers lo < hi such as (1, 5), got {scale!r}"
+        )
+    return lo, hi
+
+
+def first_outside(values: np.ndarray, scale: tuple[float, float] | None) -> int | None:
+    """Position of the first rating of ``values`` outside ``scale`` (``None``: none is)."""
+    if scale is None:
+        return None
+    return _first_row((values < scale[0]) | (values > scale[1]))
+
+
+def _scale_words(scale: tuple[float, float]) -> str:
+    lo, hi = (_number(v) for v in scale)
+    return f"ratings from {lo} to {hi} (rating_scale=({lo}, {hi}))"
+
+
+def _number(value: float) -> str:
+    """``5`` for 5.0, ``0.5`` for 0.5: a number as a person writes it."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _first_row(bad: np.ndarray) -> int | None:

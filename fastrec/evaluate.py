@@ -1,4 +1,5 @@
-"""evaluate_all: one load, one split, every model fitted and scored, one table."""
+"""evaluate_all: one load, a protocol's folds (one split by default), every model fitted and
+scored, one table. The protocols and the scoring are in :mod:`fastrec.protocols`."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .data import Ratings
-from .io import load_ratings
 from .memory import InsufficientMemoryError
-from .metrics import _threshold, mae, parse_ranking_metric, ranking_metrics, rmse
+from .metrics import _threshold
 from .models import MODELS, Recommender
-from .split import train_test_split
+from .protocols import ERROR_METRICS, SPLITS, check_protocol, make_folds, score, summarize
+from .protocols import parse_metrics as _parse_metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,43 +29,29 @@ COLUMNS = ("model", "rmse", "mae", "coverage", "fit_s", "predict_s", "compile_s"
 #: The metrics of the table by default.
 DEFAULT_METRICS = ("rmse", "mae")
 
-#: Metrics where smaller is better (the table sorts on these ascending, on the others descending).
-ERROR_METRICS = ("rmse", "mae")
-_ERROR_FNS = {"rmse": rmse, "mae": mae}
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_METRICS",
+    "ERROR_METRICS",
+    "SPLITS",
+    "evaluate_all",
+    "fit_with_memory_fallback",
+    "model_from_spec",
+    "parse_metrics",
+    "resolve_models",
+]
 
 
 def parse_metrics(metrics) -> list[str]:
     """Canonical column names for ``metrics`` (None, a name, or a list of names).
 
     ``None`` gives :data:`DEFAULT_METRICS`. Names: ``rmse``, ``mae``, ``precision@K``,
-    ``recall@K``, ``ndcg@K`` (K an integer >= 1), case-insensitive; returned in lower case, in
-    the order given. Unknown names, duplicates and an empty list raise ``ValueError``.
+    ``recall@K``, ``ndcg@K``, ``catalog-precision@K``, ``catalog-recall@K``,
+    ``catalog-ndcg@K``, ``catalog-map@K``, ``catalog-coverage@K`` (K an integer >= 1),
+    case-insensitive; returned in lower case, in the order given. Unknown names, duplicates
+    and an empty list raise ``ValueError`` (:func:`fastrec.protocols.parse_metrics`).
     """
-    if metrics is None:
-        return list(DEFAULT_METRICS)
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    names = []
-    for m in metrics:
-        if isinstance(m, str) and m.strip().lower() in ERROR_METRICS:
-            names.append(m.strip().lower())
-            continue
-        try:
-            kind, k = parse_ranking_metric(m)
-        except ValueError as err:
-            if "k must be" in str(err):
-                raise
-            raise ValueError(
-                f"unknown metric {m!r}; expected rmse, mae, precision@K, recall@K or ndcg@K "
-                "(K an integer >= 1, e.g. ndcg@10)"
-            ) from None
-        names.append(f"{kind}@{k}")
-    if not names:
-        raise ValueError("metrics is empty; name at least one, e.g. ['rmse', 'ndcg@10']")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"metrics names {dupes} more than once")
-    return names
+    return _parse_metrics(metrics, DEFAULT_METRICS)
 
 
 def resolve_models(models) -> tuple[list[Recommender], list[str]]:
@@ -150,7 +137,7 @@ def model_from_spec(spec: str) -> Recommender:
 
 
 def evaluate_all(
-    data: str | os.PathLike | Ratings,
+    data: str | os.PathLike | Ratings | None = None,
     models=None,
     *,
     test_size: float = 0.2,
@@ -159,85 +146,136 @@ def evaluate_all(
     show_progress: bool | None = None,
     metrics=None,
     relevance_threshold: float = 4.0,
+    cv: int | None = None,
+    split="random",
 ) -> pd.DataFrame:
-    """Fit and score every model on one split of ``data``; one row per model, best first.
+    """Fit and score every model on one split (or ``cv`` folds) of ``data``; one row per
+    model, best first.
 
     Parameters
     ----------
-    data : path of a ratings file (see :func:`fastrec.load_ratings`) or :class:`Ratings`
-    models : None (every model fastrec has; those whose optional dependency is missing are
-        skipped with a warning and a note in ``table.attrs["notes"]``), or a list of model
-        names (as the ``model`` column prints them, or the blog post's labels) and instances.
-    test_size, seed : the split, :func:`fastrec.train_test_split` (the post's by default)
-    warmup : compile each model's Numba kernels on a tiny set first, so that ``fit_s`` and
-        ``predict_s`` measure run time; the compile time is reported as ``compile_s``.
-    show_progress : show a progress bar; ``None`` shows one when stderr is a terminal.
-    metrics : the score columns, in order: ``None`` (``["rmse", "mae"]``) or a list of
-        ``rmse``, ``mae``, ``precision@K``, ``recall@K``, ``ndcg@K`` (case-insensitive), e.g.
-        ``["rmse", "mae", "precision@10", "recall@10", "ndcg@10"]``. The ranking metrics
-        rank each test user's test items by the model's predictions
-        (:func:`fastrec.metrics.ranking_metrics`; the protocol is in
-        :mod:`fastrec.metrics`); their time is not part of ``predict_s``.
-    relevance_threshold : a test rating is relevant to the ranking metrics when
+    data : path of a ratings file (see :func:`fastrec.load_ratings`), Ratings, or None
+        The ratings to split; ``None`` (and only then) when ``split`` is a (train, test)
+        pair.
+    models : None, or a list of model names and instances
+        ``None``: every model of :data:`fastrec.models.MODELS` (those whose optional
+        dependency is missing are skipped with a warning and a note in
+        ``table.attrs["notes"]``); names as the ``model`` column prints them, or the blog
+        post's labels, optionally with parameters (``"ItemKNN(k=40)"``).
+    test_size : float
+        Test share of the ``"random"``, ``"temporal"`` and ``"user-temporal"`` splits
+        (ignored with ``cv`` and with a given pair).
+    seed : int or None
+        Seeds the random split (the post's by default, :func:`fastrec.train_test_split`) and
+        the ``cv`` folds.
+    warmup : bool
+        Compile each model's Numba kernels on a tiny set first (once, before the first
+        fold), so that ``fit_s`` and ``predict_s`` measure run time; the compile time is
+        reported as ``compile_s``.
+    show_progress : bool or None
+        A progress bar over the folds and models; ``None`` shows one when stderr is a
+        terminal. Each fold's scores are also logged at INFO level.
+    metrics : None or list of str
+        The score columns, in order: ``None`` (``["rmse", "mae"]``) or names among ``rmse``,
+        ``mae``; ``precision@K``, ``recall@K``, ``ndcg@K`` (each user's test items ranked
+        by the predictions, :func:`fastrec.ranking_metrics`); ``catalog-precision@K``,
+        ``catalog-recall@K``, ``catalog-ndcg@K``, ``catalog-map@K``,
+        ``catalog-coverage@K`` (each test user's ``recommend(n=K, exclude_seen=True)``
+        over the whole catalogue, :func:`fastrec.metrics.catalog_metrics`). The time of
+        the ranking and catalogue metrics is not part of ``predict_s``.
+    relevance_threshold : float
+        A test rating is relevant to the ranking and catalogue metrics when
         ``>= relevance_threshold`` (default 4.0).
+    cv : None or int
+        ``k >= 2``: ``k`` random folds of the ratings (:func:`fastrec.kfold`, by ``seed``;
+        every rating in exactly one test fold), each model fitted and scored on each; only
+        with ``split="random"``.
+    split : str or (train, test)
+        ``"random"`` (default: the post's split), ``"temporal"`` (the latest ``test_size``
+        share of the ratings by timestamp, :func:`fastrec.split.temporal_split`),
+        ``"user-temporal"`` (each user's latest ratings,
+        :func:`fastrec.split.user_temporal_split`), or a ``(train, test)`` pair of Ratings
+        or file paths, recoded onto shared id maps (:func:`fastrec.split.aligned_pair`).
+        The temporal splits need timestamps.
 
     Returns
     -------
-    pandas.DataFrame with columns ``model``, the ``metrics`` (by default ``rmse, mae``), then
-    ``coverage, fit_s, predict_s, compile_s`` (``coverage``: share of test predictions made
-    by the model itself rather than its fallback for unknown users/items), sorted by the
-    first metric (ascending for rmse/mae, descending for the ranking metrics; by default
-    ``rmse``); ``attrs`` holds ``n_train``, ``n_test``, ``source``, ``notes``, ``metrics``
-    and ``relevance_threshold``.
+    pandas.DataFrame
+        Columns ``model``, the ``metrics`` (by default ``rmse, mae``), with ``cv`` each
+        metric's standard deviation over the folds (``rmse_std``, ...; ``ddof=0``, as
+        Surprise's ``cross_validate``), then ``coverage, fit_s, predict_s, compile_s``
+        (``coverage``: share of test predictions made by the model itself rather than its
+        fallback for unknown users/items). With ``cv`` the metric columns, ``coverage``,
+        ``fit_s`` and ``predict_s`` are means over the folds. Sorted by the first metric
+        (ascending for rmse/mae, descending for the others). ``attrs`` holds ``n_train``,
+        ``n_test`` (with ``cv``: the mean fold sizes, rounded), ``source``, ``notes``,
+        ``metrics``, ``relevance_threshold``, ``split``, ``cv`` and ``fold_scores`` (one
+        dict per model and fold: ``model``, ``fold``, the scores and seconds).
     """
     from tqdm.auto import tqdm
 
-    names = parse_metrics(metrics)  # a bad metric name fails before any data is read or fit
-    ranking = [n for n in names if n not in ERROR_METRICS]
+    names = parse_metrics(metrics)  # bad arguments fail before any data is read or fit
     relevance_threshold = _threshold(relevance_threshold)
-    ratings = data if isinstance(data, Ratings) else load_ratings(data)
+    check_protocol(split, cv)
     chosen, notes = resolve_models(models)
     for note in notes:
         warnings.warn(note, stacklevel=2)
         log.warning(note)
-    train, test = train_test_split(ratings, test_size=test_size, seed=seed)
+    ratings, n_folds, folds = make_folds(data, split, cv, test_size, seed)
     show = sys.stderr.isatty() if show_progress is None else bool(show_progress)
-    rows = []
-    bar = tqdm(chosen, desc="evaluate", unit="model", disable=not show, leave=False)
-    for model in bar:
-        bar.set_postfix_str(model.name)
-        model, compile_s, fit_s = _timed_fit(model, train, notes, warmup)
-        t1 = time.perf_counter()
-        pred, fell_back = model.predict_with_fallback(test)
-        predict_s = time.perf_counter() - t1
-        row = {"model": model.name}
-        row.update({n: _ERROR_FNS[n](pred, test.ratings) for n in names if n in _ERROR_FNS})
-        if ranking:
-            row.update(
-                ranking_metrics(test.user_codes, test.ratings, pred, ranking, relevance_threshold)
+    per_model: list[list[dict]] = [[] for _ in chosen]
+    compile_s = [float("nan")] * len(chosen)
+    sizes = []
+    bar = tqdm(total=n_folds * len(chosen), desc="evaluate", disable=not show, leave=False)
+    for fold, (train, test) in enumerate(folds, start=1):
+        sizes.append((len(train), len(test)))
+        if n_folds > 1:
+            bar.set_description(f"fold {fold}/{n_folds}")
+        for j, model in enumerate(chosen):
+            bar.set_postfix_str(model.name)
+            fitted, compiled, fit_s = _timed_fit(model, train, notes, warmup and fold == 1)
+            if fold == 1:
+                compile_s[j] = compiled
+            chosen[j] = fitted  # a lighter model that ran instead runs on the other folds
+            row = {"model": fitted.name, **score(fitted, test, names, relevance_threshold)}
+            row["fit_s"] = fit_s
+            per_model[j].append(row)
+            log.info(
+                "%s%s: %s, fit %.3fs, predict %.3fs",
+                f"fold {fold}/{n_folds} " if n_folds > 1 else "",
+                fitted.name,
+                ", ".join(f"{n} {row[n]:.6f}" for n in names),
+                fit_s,
+                row["predict_s"],
             )
-        coverage = 1.0 - float(fell_back.mean()) if len(fell_back) else 1.0
-        row.update(coverage=coverage, fit_s=fit_s, predict_s=predict_s, compile_s=compile_s)
-        rows.append(row)
-        log.info(
-            "%s: %s, fit %.3fs, predict %.3fs",
-            model.name,
-            ", ".join(f"{n} {row[n]:.6f}" for n in names),
-            fit_s,
-            predict_s,
-        )
-    columns = ["model", *names, "coverage", "fit_s", "predict_s", "compile_s"]
+            bar.update()
+    bar.close()
+    rows = []
+    for j, fold_rows in enumerate(per_model):
+        numbers_only = [{k: v for k, v in r.items() if k != "model"} for r in fold_rows]
+        summary = summarize(numbers_only, names) if cv is not None else numbers_only[0]
+        rows.append({"model": chosen[j].name, **summary, "compile_s": compile_s[j]})
+    stds = [f"{n}_std" for n in names] if cv is not None else []
+    columns = ["model", *names, *stds, "coverage", "fit_s", "predict_s", "compile_s"]
     table = pd.DataFrame(rows, columns=columns)
     table = table.sort_values(
         names[0], ascending=names[0] in ERROR_METRICS, kind="stable", na_position="last"
     ).reset_index(drop=True)
+    n_train, n_test = np.mean(sizes, axis=0)
     table.attrs.update(
-        n_train=len(train),
-        n_test=len(test),
+        n_train=int(round(n_train)),
+        n_test=int(round(n_test)),
         source=ratings.source,
         notes=notes,
         metrics=names,
         relevance_threshold=float(relevance_threshold),
+        split=split if isinstance(split, str) else "given",
+        cv=cv,
+        fold_scores=[
+            {"model": r["model"], "fold": f, **{k: v for k, v in r.items() if k != "model"}}
+            for fold_rows in per_model
+            for f, r in enumerate(fold_rows, start=1)
+        ],
     )
     return table
 

@@ -47,6 +47,35 @@ How peers do it:
 
 All three reductions run in one compiled pass (:mod:`fastrec.kernels.ranking`): a stable
 counting sort by user and one small sort per user, in parallel over users.
+
+Full-catalogue top-N (:func:`catalog_metrics`; ``catalog-precision@k``, ``catalog-recall@k``,
+``catalog-ndcg@k``, ``catalog-map@k``, ``catalog-coverage@k`` in ``evaluate_all``): each
+user's list is the model's ``recommend(n=k, exclude_seen=True)`` -- the ``k`` items with the
+highest predictions among EVERY item with training ratings, those the user rated in
+training left out -- scored against ``rel(u)``, the user's test items rated
+``>= threshold``. A relevant item the list misses counts against it, and so does an item
+the user never rated (it is not relevant), which the among-rated metrics above can never
+rank. With ``L_u`` the user's top ``k`` and ``hit(r)`` = 1 when the item at rank ``r`` is in
+``rel(u)``::
+
+    catalog-precision@k(u) = |L_u ∩ rel(u)| / k
+    catalog-recall@k(u)    = |L_u ∩ rel(u)| / |rel(u)|
+    catalog-ndcg@k(u)      = DCG / IDCG,  DCG = sum_{r=1}^{k} hit(r) / log2(r + 1),
+                             IDCG = sum_{r=1}^{min(|rel(u)|, k)} 1 / log2(r + 1)
+    catalog-map@k(u)       = sum_{r=1}^{k} hit(r) * precision@r(u) / min(|rel(u)|, k)
+    catalog-coverage@k     = |union over users of L_u| / n_items
+
+averaged over the users with at least one relevant test item (precision too); coverage is
+the share of the catalogue (every item of the data set's id map) recommended to at least one
+of those users. These are RecBole's formulas (``Precision``, ``Recall``, ``NDCG``, ``MAP``,
+``ItemCoverage``) and its users (its full-ranking evaluation runs over the users with
+positive test items). LensKit (``Precision``, ``Recall``, ``NDCG``, ``AveragePrecision``)
+averages over the users of its test lists, which hold only relevant items here, so over
+the same users; its precision and MAP divide by the list's length where it is shorter than
+``k`` (equal here whenever ``k`` unseen items are left), and its recall divides by
+``min(|rel(u)|, k)`` rather than ``|rel(u)|`` (so a user with more than ``k`` relevant items
+can reach 1; here, as in RecBole and the among-rated ``recall@k``, it cannot). A user
+without training ratings gets the model's fallback list (:meth:`Recommender.recommend`).
 """
 
 from __future__ import annotations
@@ -255,6 +284,170 @@ def ranking_metrics(
         else:
             out[name] = float(np.mean(dcg[has_rel, j] / idcg[has_rel, j]))
     return out
+
+
+# ------------------------------------------------------------ full-catalogue metrics
+
+#: Full-catalogue metric names (each followed by ``@k``) that :func:`catalog_metrics` and
+#: ``evaluate_all(metrics=...)`` take.
+CATALOG_METRICS = (
+    "catalog-precision",
+    "catalog-recall",
+    "catalog-ndcg",
+    "catalog-map",
+    "catalog-coverage",
+)
+
+_CATALOG_NAME = re.compile(
+    r"^\s*catalog-(precision|recall|ndcg|map|coverage)\s*@\s*(\d+)\s*$", re.IGNORECASE
+)
+
+
+def parse_catalog_metric(name: str) -> tuple[str, int]:
+    """``"catalog-ndcg@10"`` -> ``("catalog-ndcg", 10)``; case and spaces around ``@`` are
+    ignored. Raises ``ValueError`` naming the accepted forms for anything else, and for
+    ``k < 1``."""
+    match = _CATALOG_NAME.match(name) if isinstance(name, str) else None
+    if match is None:
+        raise ValueError(
+            f"unknown catalog metric {name!r}; expected one of "
+            f"{', '.join(m + '@K' for m in CATALOG_METRICS)} with K an integer >= 1"
+        )
+    k = int(match.group(2))
+    if k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k} in {name!r}")
+    return "catalog-" + match.group(1).lower(), k
+
+
+def catalog_metrics(
+    rec_users,
+    rec_items,
+    test_users,
+    test_items,
+    truth,
+    metrics=("catalog-precision@10", "catalog-recall@10", "catalog-ndcg@10"),
+    threshold: float = 4.0,
+    *,
+    n_items: int | None = None,
+) -> dict[str, float]:
+    """Full-catalogue top-N metrics of recommendation lists against the test ratings.
+
+    Parameters
+    ----------
+    rec_users, rec_items : array-like [m]
+        The lists, one row per recommended item (e.g. the user and item columns of
+        :meth:`~fastrec.Recommender.recommend_all`): each user's items best first (a
+        user's rows need not be adjacent; their order is the ranking). Lists longer
+        than ``k`` are cut at ``k``. Raw ids or int codes, the same kind as the test's.
+    test_users, test_items : array-like [n]
+        The test ratings' users and items.
+    truth : array-like of float [n]
+        The test ratings; a test item is relevant when ``truth >= threshold``.
+    metrics : list of str
+        ``catalog-precision@K``, ``catalog-recall@K``, ``catalog-ndcg@K``,
+        ``catalog-map@K``, ``catalog-coverage@K`` (see :func:`parse_catalog_metric`).
+    threshold : float
+        Relevance threshold (4.0: four stars).
+    n_items : int or None
+        The number of items in the catalogue; needed by ``catalog-coverage@K``.
+
+    Returns
+    -------
+    dict
+        ``{name: value}``, names in lower case in the order given; each in [0, 1]. ``NaN``
+        (with a ``RuntimeWarning``) when no test rating is relevant.
+
+    Notes
+    -----
+    The formulas, the users they average over (those with at least one relevant test
+    item) and how they compare with RecBole, LensKit and the among-rated metrics are in
+    the module docstring. A list holding an item twice is refused.
+    """
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    parsed = [parse_catalog_metric(m) for m in metrics]
+    names = [f"{kind}@{k}" for kind, k in parsed]
+    if not names:
+        raise ValueError("metrics is empty; name at least one, e.g. 'catalog-ndcg@10'")
+    if len(set(names)) != len(names):
+        raise ValueError(f"metrics has duplicates: {list(metrics)}")
+    threshold = _threshold(threshold)
+    wants_coverage = any(kind == "catalog-coverage" for kind, _ in parsed)
+    if wants_coverage and (
+        isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1
+    ):
+        raise ValueError(f"catalog-coverage needs n_items, an integer >= 1, got {n_items!r}")
+    rec_users, rec_items = _pair_arrays("rec_users", rec_users, "rec_items", rec_items)
+    test_users, test_items = _pair_arrays("test_users", test_users, "test_items", test_items)
+    _, _, truth, _ = _check_ranking(test_users, truth, truth)  # checks shapes, NaN, ids
+    relevant = truth >= threshold
+    if not relevant.any():
+        warnings.warn(
+            f"{', '.join(names)} undefined (NaN): no test rating is >= the relevance "
+            f"threshold {threshold}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return dict.fromkeys(names, float("nan"))
+    # One code space for the users and one for the items of both sides.
+    user_codes, user_ids = pd.factorize(np.concatenate([test_users[relevant], rec_users]))
+    item_codes, _ = pd.factorize(np.concatenate([test_items[relevant], rec_items]))
+    n_rel_pairs = int(relevant.sum())
+    rel_u, rec_u = user_codes[:n_rel_pairs], user_codes[n_rel_pairs:]
+    rel_i, rec_i = item_codes[:n_rel_pairs], item_codes[n_rel_pairs:]
+    n_codes = max(int(item_codes.max()) + 1, 1)
+    n_rel = np.bincount(rel_u, minlength=len(user_ids)).astype(np.float64)
+    evaluated = n_rel > 0  # the users with a relevant test item (the first codes)
+    rel_keys = np.unique(rel_u.astype(np.int64) * n_codes + rel_i)
+    # Each list in ranking order: a stable sort by user keeps the given order within it.
+    keep = evaluated[rec_u] if len(rec_u) else np.zeros(0, dtype=bool)
+    rec_u, rec_i, rec_raw_items = rec_u[keep], rec_i[keep], rec_items[keep]
+    order = np.argsort(rec_u, kind="stable")
+    rec_u, rec_i, rec_raw_items = rec_u[order], rec_i[order], rec_raw_items[order]
+    rec_keys = rec_u.astype(np.int64) * n_codes + rec_i
+    if len(np.unique(rec_keys)) != len(rec_keys):
+        raise ValueError("a user's list holds an item more than once; expected distinct items")
+    counts = np.bincount(rec_u, minlength=len(user_ids))
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(rec_u)) - starts[rec_u]  # 0 = the first item of the user's list
+    hit = np.isin(rec_keys, rel_keys).astype(np.float64)
+    n_rel_e = n_rel[evaluated]
+    out: dict[str, float] = {}
+    for name, (kind, k) in zip(names, parsed, strict=True):
+        top = rank < k
+        if kind == "catalog-coverage":
+            out[name] = len(pd.unique(rec_raw_items[top])) / int(n_items)
+            continue
+        h = hit * top
+        hits = np.bincount(rec_u, weights=h, minlength=len(user_ids))[evaluated]
+        if kind == "catalog-precision":
+            per_user = hits / k
+        elif kind == "catalog-recall":
+            per_user = hits / n_rel_e
+        elif kind == "catalog-ndcg":
+            dcg = np.bincount(rec_u, weights=h / np.log2(rank + 2.0), minlength=len(user_ids))
+            ideal = np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1.0))
+            per_user = dcg[evaluated] / ideal[np.minimum(n_rel_e, k).astype(np.int64) - 1]
+        else:  # catalog-map: precision at the rank of each hit, summed per user
+            running = np.cumsum(h)
+            hits_so_far = running - np.concatenate([[0.0], running])[starts[rec_u]]
+            ap = np.bincount(rec_u, weights=h * hits_so_far / (rank + 1.0), minlength=len(user_ids))
+            per_user = ap[evaluated] / np.minimum(n_rel_e, k)
+        out[name] = float(per_user.mean())
+    return out
+
+
+def _pair_arrays(name_a, a, name_b, b) -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-d arrays of the same length (ids of any type), checked."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 1 or b.ndim != 1 or len(a) != len(b):
+        raise ValueError(
+            f"{name_a} and {name_b} must be 1-d arrays of the same length, got shapes "
+            f"{a.shape} and {b.shape}"
+        )
+    if pd.isna(a).any() or pd.isna(b).any():
+        raise ValueError(f"{name_a} and {name_b} must not hold missing values (NaN/None)")
+    return a, b
 
 
 def _k(k) -> int:

@@ -1,5 +1,6 @@
 """The command line, run in-process through fastrec.cli.main and once as a real process."""
 
+import io
 import json
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def test_python_dash_m_runs_and_fails_cleanly():
     assert "Traceback" not in proc.stderr
     assert (
         proc.stderr.strip() == "fastrec: error: /no/such/file.csv: no such file "
-        "(expected a MovieLens ratings file)"
+        "(expected a ratings file)"
     )
 
 
@@ -485,3 +486,141 @@ def test_recommend_takes_model_parameters(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["recommend", str(path), "--model", "ItemKNN(kk=20)"])
     assert "no parameter kk" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- any ratings file, formats, noise
+
+
+@pytest.fixture(scope="module")
+def text_ids(tmp_path_factory):
+    """A gzip-compressed, semicolon-separated file of string ids on a 1..10 scale, with
+    columns fastrec does not guess: who;what;grade;when."""
+    import gzip
+
+    rng = np.random.default_rng(5)
+    pairs = sorted({(u, i) for u, i in rng.integers(0, [40, 120], (2500, 2)).tolist()})
+    grades = rng.integers(1, 11, len(pairs))
+    lines = [
+        f"reader-{u};book {i:03d};{g};{k}"
+        for k, ((u, i), g) in enumerate(zip(pairs, grades, strict=True))
+    ]
+    path = tmp_path_factory.mktemp("text_ids") / "books.txt.gz"
+    path.write_bytes(gzip.compress(("who;what;grade;when\n" + "\n".join(lines) + "\n").encode()))
+    return path
+
+
+READ_FLAGS = ["--user-col", "who", "--item-col", "what", "--rating-col", "grade",
+              "--timestamp-col", "when", "--sep", ";", "--rating-scale", "1", "10"]  # fmt: skip
+
+
+def test_evaluate_reads_any_file_with_the_reading_flags(text_ids, capsys):
+    argv = ["evaluate", str(text_ids), *READ_FLAGS, "--models", "Bias", "ItemMean",
+            "--format", "csv", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert set(table["model"]) == {"Bias", "ItemMean"}
+    ratings = fastrec.load_ratings(text_ids, user="who", item="what", rating="grade",
+                                   timestamp="when", sep=";", rating_scale=(1, 10))  # fmt: skip
+    expected = fastrec.evaluate_all(ratings, models=["Bias"], show_progress=False)
+    got = table.set_index("model").loc["Bias", "rmse"]
+    assert got == pytest.approx(expected.set_index("model").loc["Bias", "rmse"], rel=1e-12)
+
+
+def test_evaluate_positions_and_header_flags(tmp_path, capsys):
+    path = tmp_path / "r.tsv"
+    body = "".join(f"{i}\t{u}\t{1 + (u * i) % 5}\n" for u in range(30) for i in range(20))
+    path.write_text("x\ty\tz\n" + body)
+    argv = ["evaluate", str(path), "--user-col", "1", "--item-col", "0", "--rating-col", "2",
+            "--header", "--sep", "tab", "--models", "UserMean", "--format", "csv"]  # fmt: skip
+    assert main(argv) == 0 and "UserMean" in capsys.readouterr().out
+    argv[argv.index("--header")] = "--no-header"  # line 1 is data now, and its rating is 'z'
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "line 1: rating 'z' is not a finite number" in err
+
+
+def test_evaluate_markdown_format(tmp_path, capsys):
+    path = tmp_path / "ratings.csv"
+    fastrec.datasets.write_csv(fastrec.datasets.synthetic("ml-100k", seed=2), path)
+    assert main(["evaluate", str(path), "--models", "Bias", "UserMean", "--format",
+                 "markdown", "--no-progress"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{path}: ") and "train /" in lines[0] and lines[1] == ""
+    assert lines[2] == "| model | rmse | mae | coverage | fit_s | predict_s | compile_s |"
+    assert lines[3] == "|---|---:|---:|---:|---:|---:|---:|"
+    rows = [line.split(" | ") for line in lines[4:]]
+    assert len(rows) == 2 and {r[0] for r in rows} == {"| Bias", "| UserMean"}
+    assert all(len(cell.split(".")[-1].rstrip(" |")) == 6 for r in rows for cell in r[1:])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--rating-scale", "1", "5"], "line 3: rating 7 is outside the rating scale"),
+        (["--rating-scale", "5", "1"], "rating_scale must be two finite numbers lo < hi"),
+        (["--sep", "ab"], "sep must be one character"),
+        (["--user-col", "nope"], "no column 'nope' (user= / --user-col); the columns are"),
+    ],
+)
+def test_evaluate_reading_errors_are_one_line(tmp_path, extra, message, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,user_id,movieId,rating\n1,1,1,4\n2,2,1,7\n")
+    assert main(["evaluate", str(path), "--user-col", "userId", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fastrec: error:") and message in err[0]
+
+
+def test_evaluate_ambiguous_columns_are_one_line_listing_them(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,user_id,movieId,rating\n1,1,1,4\n")
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "columns ['userId', 'user_id'] could each be the user id" in err[0]
+    assert "the columns are ['userId', 'user_id', 'movieId', 'rating']" in err[0]
+
+
+def test_reading_flags_refused_for_synthetic_and_release_names(capsys):
+    assert main(["evaluate", "synthetic:ml-100k", "--sep", ";", "--rating-scale", "1", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--sep, --rating-scale: for reading a ratings file, not synthetic:ml-100k" in err
+
+
+def test_recommend_with_string_ids_save_and_load(text_ids, tmp_path, capsys):
+    saved = tmp_path / "m.fastrec"
+    argv = [str(text_ids), *READ_FLAGS, "--model", "BiasedMF", "-n", "3",
+            "--users", "reader-7", "nobody", "reader-2", "--save", str(saved)]  # fmt: skip
+    fitted, err = _recommend(argv, capsys)
+    assert list(fitted.columns) == ["who", "rank", "what", "score"]
+    assert list(fitted["who"].unique()) == ["reader-7", "nobody", "reader-2"]
+    assert fitted["what"].str.startswith("book ").all() and len(fitted) == 9
+    assert fitted["score"].between(1, 10).all()
+    assert "(1 unknown: the fallback ranking)" in err
+    loaded, _ = _recommend(["--load", str(saved), "-n", "3", "--users", "reader-7", "nobody",
+                            "reader-2"], capsys)  # fmt: skip
+    pd.testing.assert_frame_equal(loaded, fitted)
+
+
+def _keras_missing() -> str | None:
+    from fastrec.models.keras.backend import missing_dependency
+
+    return missing_dependency()
+
+
+@pytest.mark.skipif(_keras_missing() is not None, reason="needs Keras and TensorFlow")
+def test_no_tensorflow_start_up_lines_without_v(tmp_path):
+    path = tmp_path / "ratings.csv"
+    body = "".join(f"{u},{i},{1 + (u + i) % 5}\n" for u in range(20) for i in range(15))
+    path.write_text("user,item,rating\n" + body)
+    argv = [sys.executable, "-m", "fastrec", "evaluate", str(path), "--models", "DotProduct",
+            "Bias", "--format", "csv", "--no-progress"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("model,rmse") and "DotProduct" in proc.stdout
+    assert proc.stderr == ""  # no absl / oneDNN / cpu_feature_guard lines, nothing at all
+
+
+def test_recommend_load_refuses_the_reading_flags(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["recommend", "--load", "m.fastrec", "--rating-scale", "-10", "10"])
+    assert exit_.value.code == 2
+    assert "options for reading PATH are not used with --load" in capsys.readouterr().err

@@ -228,6 +228,36 @@ def test_from_frame_duplicates_last_ties_and_no_timestamps_keep_later_row():
     np.testing.assert_array_equal(r.ratings, [2.0, 3.0])
 
 
+def test_from_frame_rating_scale_is_kept_and_checked():
+    r = Ratings.from_frame(frame(rating=[-10.0, 0.0, 10.0]), rating_scale=(-10, 10))
+    assert r.rating_scale == (-10.0, 10.0) and r.rating_range == (-10.0, 10.0)
+    assert r.subset([1]).rating_scale == (-10.0, 10.0)
+    with pytest.raises(ValueError) as exc:
+        Ratings.from_frame(frame(rating=[1.0, 5.5, 0.0]), rating_scale=(1, 5), source="src")
+    assert_error(
+        exc, "src", "'rating'", "outside the rating scale at row 1: 5.5",
+        "expected ratings from 1 to 5 (rating_scale=(1, 5))",
+    )  # fmt: skip
+
+
+def test_rating_range_without_a_scale_is_the_data_range():
+    r = Ratings.from_frame(frame(rating=[2.0, 0.5, 4.0]))
+    assert r.rating_scale is None and r.rating_range == (0.5, 4.0)
+    assert r.subset([0]).rating_range == (2.0, 2.0)
+    with pytest.raises(ValueError, match="no ratings"):
+        _ = r.subset(np.zeros(3, dtype=bool)).rating_range
+
+
+@pytest.mark.parametrize("scale", [(2, 1), (0, np.inf), None], ids=repr)
+def test_constructor_checks_the_rating_scale(scale):
+    idx = pd.Index([1])
+    if scale is None:
+        assert Ratings(idx, idx, [0], [0], [1.0], rating_scale=None).rating_scale is None
+        return
+    with pytest.raises(ValueError, match="rating_scale must be two finite numbers lo < hi"):
+        Ratings(idx, idx, [0], [0], [1.0], rating_scale=scale)
+
+
 def test_duplicates_rule_is_checked():
     with pytest.raises(ValueError, match="duplicates must be one of"):
         Ratings.from_frame(frame(), duplicates="first")

@@ -180,3 +180,169 @@ def test_models_with_parameters_are_parsed_not_evaluated():
     ]:
         with pytest.raises(ValueError, match=words):
             resolve_models([spec])
+
+
+# ------------------------------------------------------------------ cv=k, split=...
+def _timed_ratings(n_users=50, n_items=40, n=700, seed=0):
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(n_users * n_items, n, replace=False)
+    df = pd.DataFrame(
+        {
+            "userId": keys // n_items,
+            "movieId": keys % n_items,
+            "rating": rng.integers(1, 11, n) / 2,
+            "timestamp": rng.integers(0, 10**6, n),
+        }
+    )
+    return fastrec.Ratings.from_frame(df)
+
+
+def test_cv_means_and_stds_over_the_folds():
+    ratings = _random_ratings()
+    table = fastrec.evaluate_all(
+        ratings, models=["UserMean", "Bias"], cv=4, seed=3, metrics=["rmse", "mae"],
+        show_progress=False,
+    )  # fmt: skip
+    assert list(table.columns) == [
+        "model", "rmse", "mae", "rmse_std", "mae_std", "coverage", "fit_s", "predict_s",
+        "compile_s",
+    ]  # fmt: skip
+    assert table.attrs["cv"] == 4 and table.attrs["n_test"] == 175
+    for name, cls in [("UserMean", fastrec.UserMean), ("Bias", fastrec.Bias)]:
+        per_fold = [
+            (fastrec.rmse(p := cls().fit(tr).predict(te), te.ratings), fastrec.mae(p, te.ratings))
+            for tr, te in fastrec.kfold(ratings, 4, seed=3)
+        ]
+        row = table.set_index("model").loc[name]
+        rmses, maes = np.array(per_fold).T
+        assert row.rmse == pytest.approx(rmses.mean(), rel=1e-12)
+        assert row.rmse_std == pytest.approx(rmses.std(), rel=1e-9)
+        assert row.mae == pytest.approx(maes.mean(), rel=1e-12)
+        assert row.mae_std == pytest.approx(maes.std(), rel=1e-9)
+    folds = table.attrs["fold_scores"]
+    assert len(folds) == 8 and {f["fold"] for f in folds} == {1, 2, 3, 4}
+    bias = [f["rmse"] for f in folds if f["model"] == "Bias"]
+    assert table.set_index("model").loc["Bias", "rmse"] == pytest.approx(np.mean(bias))
+
+
+def test_cv_logs_each_fold(caplog):
+    with caplog.at_level("INFO", logger="fastrec.evaluate"):
+        fastrec.evaluate_all(_random_ratings(), models=["UserMean"], cv=3, show_progress=True)
+    folds = [r.getMessage() for r in caplog.records if "UserMean" in r.getMessage()]
+    assert [m.split(" UserMean")[0] for m in folds] == ["fold 1/3", "fold 2/3", "fold 3/3"]
+
+
+@pytest.mark.parametrize(
+    ("split", "function"),
+    [("temporal", "temporal_split"), ("user-temporal", "user_temporal_split")],
+)
+def test_temporal_splits(split, function):
+    ratings = _timed_ratings()
+    table = fastrec.evaluate_all(
+        ratings, models=["ItemMean"], split=split, test_size=0.3, show_progress=False
+    )
+    train, test = getattr(fastrec.split, function)(ratings, 0.3)
+    pred = fastrec.ItemMean().fit(train).predict(test)
+    assert table.rmse[0] == fastrec.rmse(pred, test.ratings)
+    assert table.attrs["split"] == split and table.attrs["n_test"] == len(test)
+
+
+def test_a_temporal_split_without_timestamps_names_the_split_and_the_column():
+    with pytest.raises(ValueError, match="split='user-temporal'.*no timestamp column"):
+        fastrec.evaluate_all(_random_ratings(), models=["UserMean"], split="user-temporal")
+
+
+def test_a_given_pair_of_ratings_or_files(tmp_path):
+    ratings = _timed_ratings()
+    train, test = fastrec.train_test_split(ratings, seed=2)
+    direct = fastrec.evaluate_all(models=["Bias"], split=(train, test), show_progress=False)
+    pred = fastrec.Bias().fit(train).predict(test)
+    assert direct.rmse[0] == fastrec.rmse(pred, test.ratings)
+    assert direct.attrs["split"] == "given" and direct.attrs["n_test"] == len(test)
+    # from files: each has its own id map; they are recoded onto one
+    train.to_frame().to_csv(tmp_path / "train.csv", index=False)
+    test.to_frame().to_csv(tmp_path / "test.csv", index=False)
+    files = fastrec.evaluate_all(
+        models=["Bias"], split=(tmp_path / "train.csv", str(tmp_path / "test.csv")),
+        show_progress=False,
+    )  # fmt: skip
+    assert files.rmse[0] == pytest.approx(direct.rmse[0], rel=1e-12)
+    assert files.coverage[0] == direct.coverage[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"cv": 1}, "cv must be None or an integer >= 2"),
+        ({"cv": True}, "cv must be None or an integer >= 2"),
+        ({"cv": 3, "split": "temporal"}, "cannot be combined with split='temporal'"),
+        ({"split": "latest"}, "split must be one of"),
+        ({"split": ("a.csv",)}, "split must be one of"),
+    ],
+)
+def test_bad_protocols_fail_before_the_data_is_read(kwargs, words, tmp_path):
+    with pytest.raises(ValueError, match=words):
+        fastrec.evaluate_all(tmp_path / "missing.csv", models=["UserMean"], **kwargs)
+
+
+def test_data_and_a_given_pair_are_exclusive():
+    train, test = fastrec.train_test_split(_random_ratings())
+    with pytest.raises(ValueError, match="not both"):
+        fastrec.evaluate_all(train, models=["UserMean"], split=(train, test))
+    with pytest.raises(ValueError, match="data is required"):
+        fastrec.evaluate_all(models=["UserMean"])
+
+
+# ------------------------------------------------------------ catalog-* metrics
+def test_catalog_metrics_score_each_users_recommend_list():
+    from fastrec.metrics import catalog_metrics
+
+    ratings = _random_ratings()
+    names = ["catalog-ndcg@5", "catalog-precision@5", "catalog-recall@5", "catalog-map@5",
+             "catalog-coverage@5"]  # fmt: skip
+    table = fastrec.evaluate_all(
+        ratings, models=["ItemMean", "BiasedMF(n_factors=4)"], metrics=names,
+        relevance_threshold=3.5, show_progress=False,
+    )  # fmt: skip
+    assert list(table.columns[1:6]) == names
+    assert table["catalog-ndcg@5"].is_monotonic_decreasing
+    train, test = fastrec.train_test_split(ratings)
+    model = fastrec.BiasedMF(n_factors=4).fit(train)
+    users = np.unique(test.user_ids[test.ratings >= 3.5])
+    lists = model.recommend_all(n=5, users=users)  # recommend(n=5, exclude_seen=True) each
+    expected = catalog_metrics(
+        lists.userId, lists.movieId, test.user_ids, test.item_ids, test.ratings, names, 3.5,
+        n_items=ratings.n_items,
+    )  # fmt: skip
+    row = table.set_index("model").loc["BiasedMF(n_factors=4)"]
+    for name in names:
+        assert row[name] == pytest.approx(expected[name], rel=1e-12), name
+    one = lists[lists.userId == users[0]].movieId.tolist()
+    assert one == model.recommend(users[0], n=5).movieId.tolist()
+
+
+def test_parse_metrics_takes_the_catalog_names():
+    from fastrec.evaluate import parse_metrics
+
+    assert parse_metrics(["Catalog-NDCG@10", "rmse", "catalog-coverage @ 20"]) == [
+        "catalog-ndcg@10", "rmse", "catalog-coverage@20",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown metric 'catalog-auc@5'.*catalog-map@K"):
+        parse_metrics(["catalog-auc@5"])
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        parse_metrics(["catalog-recall@0"])
+
+
+def test_catalog_metrics_and_temporal_splits_on_the_post_data(ml_small_2016):
+    names = ["catalog-ndcg@10", "catalog-recall@10", "catalog-coverage@10", "rmse"]
+    table = fastrec.evaluate_all(
+        ml_small_2016, models=["Bias", "SVD"], metrics=names, show_progress=False
+    ).set_index("model")
+    assert ((table[names[:3]] >= 0) & (table[names[:3]] <= 1)).all().all()
+    # Bias ranks items by b_i alone: nearly one list for everyone, a sliver of the catalogue
+    assert table.loc["Bias", "catalog-coverage@10"] < 0.01
+    assert table.loc["Bias", "rmse"] < table.loc["SVD", "rmse"]
+    held = fastrec.evaluate_all(
+        ml_small_2016, models=["Bias"], split="user-temporal", show_progress=False
+    )
+    assert held.attrs["n_test"] == pytest.approx(0.2 * 100_004, rel=0.01)

@@ -1,4 +1,6 @@
-"""load_ratings: every format, every malformed input, and the real MovieLens files."""
+"""load_ratings: the MovieLens formats, every malformed input, and the real MovieLens files
+(other separators, headers, column names, string ids, compression, rating scales:
+tests/test_io_any.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from ratings_samples import (
     write_format,
 )
 
+import fastrec._textread
 import fastrec.io
 from fastrec import load_ratings
 
@@ -223,7 +226,7 @@ def test_missing_file(tmp_path):
     path = tmp_path / "nope" / "ratings.csv"
     with pytest.raises(FileNotFoundError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "no such file", "expected a MovieLens ratings file")
+    assert_error(exc, path, "no such file", "expected a ratings file")
 
 
 def test_directory_without_ratings_file(tmp_path):
@@ -233,11 +236,10 @@ def test_directory_without_ratings_file(tmp_path):
     assert_error(exc, tmp_path, "directory", "expected one of", "ratings.csv", "u.data")
 
 
-def test_unknown_suffix(tmp_path):
-    path = write(tmp_path / "ratings.txt", csv_text())
-    with pytest.raises(ValueError) as exc:
-        load_ratings(path)
-    assert_error(exc, path, "'.txt'", "expected .csv")
+@pytest.mark.parametrize("name", ["ratings.txt", "ratings", "data.tsv.csv"])
+def test_any_file_name_is_read_as_text(tmp_path, name):
+    path = write(tmp_path / name, csv_text())
+    assert_matches_rows(load_ratings(path), USERS, ITEMS, VALUES, STAMPS)
 
 
 def test_bad_duplicates_rule_before_reading(tmp_path):
@@ -282,35 +284,54 @@ def test_only_blank_lines(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    "header,column",
+    "header,sep,names,has_ts",
     [
-        ("userId,movieId,rating", "timestamp"),
-        ("user_id,movieId,rating,timestamp", "userId"),
-        ("userId,itemId,rating,timestamp", "movieId"),
-        ("userId,movieId,Rating,timestamp", "rating"),
-        ("userId\tmovieId\trating\ttimestamp", "userId"),  # tab separated, named .csv
-        ("1,31,2.5,1260759144", "userId"),  # no header at all
+        ("userId,movieId,rating", ",", ("userId", "movieId"), False),
+        ("user_id,movieId,rating,timestamp", ",", ("user_id", "movieId"), True),
+        ("userId,itemId,rating,timestamp", ",", ("userId", "itemId"), True),
+        ("UserID,MovieID,Rating,Timestamp", ",", ("UserID", "MovieID"), True),
+        ("userId\tmovieId\trating\ttimestamp", "\t", ("userId", "movieId"), True),
+        (None, ",", ("userId", "movieId"), True),  # no header: MovieLens order
+    ],
+    ids=["no-timestamp", "user_id", "itemId", "capitals", "tabs-named-csv", "no-header"],
+)
+def test_other_headers_of_a_csv_are_read(tmp_path, header, sep, names, has_ts):
+    rows = [row if has_ts else row[:3] for row in ROWS]
+    text = csv_text(rows, header=header, sep=sep)
+    r = load_ratings(write(tmp_path / "ratings.csv", text))
+    assert_matches_rows(r, USERS, ITEMS, VALUES, STAMPS if has_ts else None)
+    assert (r.user_index.name, r.item_index.name) == names
+
+
+@pytest.mark.parametrize(
+    "header,role",
+    [
+        ("person,movieId,rating,timestamp", "user id"),
+        ("userId,film,rating,timestamp", "item id"),
+        ("userId,movieId,grade,timestamp", "rating"),
     ],
 )
-def test_missing_or_misnamed_column(tmp_path, header, column):
+def test_header_without_a_column_lists_the_columns(tmp_path, header, role):
     path = write(tmp_path / "ratings.csv", header + "\n1,31,2.5,1260759144\n")
     with pytest.raises(ValueError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "line 1", "missing column", repr(column), "expected the header")
+    assert_error(
+        exc, path, "line 1", f"no {role} column among", repr(header.split(",")), "expected one"
+    )
 
 
 def test_repeated_header_column(tmp_path):
     path = write(tmp_path / "ratings.csv", HEADER + ",rating\n1,2,3,4,5\n")
     with pytest.raises(ValueError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "line 1", "'rating'", "more than once", "expected the header")
+    assert_error(exc, path, "line 1", "'rating'", "more than once", "expected one rating column")
 
 
-def test_empty_header_line(tmp_path):
-    path = write(tmp_path / "ratings.csv", "\n1,31,2.5,1260759144\n")
+def test_blank_first_line_then_data(tmp_path):
+    path = write(tmp_path / "ratings.csv", "\n1,31,2.5,1260759144\n1,32,x,1\n")
     with pytest.raises(ValueError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "line 1", "missing column", "expected the header")
+    assert_error(exc, path, "line 3:", "rating 'x'")  # no header; the blank line counts
 
 
 GOOD = "1,10,4.0,100\n"
@@ -338,19 +359,10 @@ BAD_LINES = {
     "user-empty": (",20,3.5,200", ["empty user id", "expected an integer"]),
     "item-empty": ("2,,3.5,200", ["empty item id", "expected an integer"]),
     "timestamp-empty": ("2,20,3.5,", ["empty timestamp", "expected an integer"]),
-    "user-word": ("abc,20,3.5,200", ["user id 'abc'", "not an integer", "expected an integer"]),
-    "item-imdb": ("2,tt0114709,3.5,200", ["item id 'tt0114709'", "expected an integer"]),
-    "item-float": ("2,20.5,3.5,200", ["item id '20.5'", "expected an integer"]),
-    "item-float-zero": ("2,20.0,3.5,200", ["item id '20.0'", "expected an integer"]),
-    "user-NA": ("NA,20,3.5,200", ["user id 'NA'", "expected an integer"]),
-    "user-nan": ("nan,20,3.5,200", ["user id 'nan'", "expected an integer"]),
-    "user-plus": ("+2,20,3.5,200", ["user id '+2'", "expected an integer"]),
-    "user-underscore": ("1_000,20,3.5,200", ["user id '1_000'", "expected an integer"]),
-    "user-arabic-digit": ("\u0662,20,3.5,200", ["user id '\u0662'", "expected an integer"]),
-    "user-overflow": (
-        "99999999999999999999,20,3.5,200",
-        ["user id '99999999999999999999'", "expected an integer"],
-    ),
+    "user-NA": ("NA,20,3.5,200", ["user id 'NA'", "marks a missing value", "expected an id"]),
+    "user-nan": ("nan,20,3.5,200", ["user id 'nan'", "marks a missing value"]),
+    "item-null": ("2,null,3.5,200", ["item id 'null'", "marks a missing value"]),
+    "item-quoted-empty": ('2,"",3.5,200', ["empty item id", "expected an integer"]),
     "timestamp-word": ("2,20,3.5,yesterday", ["timestamp 'yesterday'", "expected an integer"]),
     "timestamp-float": ("2,20,3.5,200.5", ["timestamp '200.5'", "expected an integer"]),
     "timestamp-date": ("2,20,3.5,2016-01-01", ["timestamp '2016-01-01'", "expected an integer"]),
@@ -385,6 +397,33 @@ def test_bad_line_counts_blank_lines_and_crlf(tmp_path, case):
     assert_error(exc, path, "line 5:", *needles)
 
 
+#: Third lines whose id is not an integer: not an error, the ids are read as strings.
+TEXT_ID_LINES = {
+    "user-word": ("abc,20,3.5,200", "user", "abc"),
+    "item-imdb": ("2,tt0114709,3.5,200", "item", "tt0114709"),
+    "item-float": ("2,20.5,3.5,200", "item", "20.5"),
+    "item-float-zero": ("2,20.0,3.5,200", "item", "20.0"),
+    "user-plus": ("+2,20,3.5,200", "user", "+2"),
+    "user-underscore": ("1_000,20,3.5,200", "user", "1_000"),
+    "user-arabic-digit": ("\u0662,20,3.5,200", "user", "\u0662"),
+    "user-overflow": ("99999999999999999999,20,3.5,200", "user", "99999999999999999999"),
+    "user-leading-zero": ("007,20,3.5,200", "user", "007"),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT_ID_LINES), ids=list(TEXT_ID_LINES))
+def test_a_non_integer_id_makes_that_column_strings(tmp_path, case):
+    line, role, value = TEXT_ID_LINES[case]
+    path = write(tmp_path / "ratings.csv", HEADER + "\n" + GOOD + line + "\n" + "3,30,1.0,300\n")
+    r = load_ratings(path)
+    ids = r.user_ids if role == "user" else r.item_ids
+    other = r.item_ids if role == "user" else r.user_ids
+    written = {"user": ["1", line.split(",")[0], "3"], "item": ["10", line.split(",")[1], "30"]}
+    assert list(ids) == written[role] and ids[1] == value  # exactly as written
+    assert other.dtype.kind == "i"  # the other column stays integers
+    np.testing.assert_array_equal(r.ratings, [4.0, 3.5, 1.0])
+
+
 def test_bad_line_in_quoted_csv(tmp_path):
     text = '"userId","movieId","rating","timestamp"\n"1","10","4.0","100"\n"2","20","x","200"\n'
     path = write(tmp_path / "ratings.csv", text)
@@ -411,7 +450,7 @@ UDATA_BAD = {
     "rating-empty": ("2\t20\t\t200", ["empty rating"]),
     "rating-nan": ("2\t20\tnan\t200", ["rating 'nan'", "not a finite number"]),
     "user-empty": ("\t20\t3\t200", ["empty user id"]),
-    "item-word": ("2\tabc\t3\t200", ["item id 'abc'", "expected an integer"]),
+    "item-NA": ("2\tNA\t3\t200", ["item id 'NA'", "marks a missing value"]),
 }
 
 
@@ -423,7 +462,7 @@ DAT_BAD = {
     "rating-word": ("2::20::five::200", ["rating 'five'", "expected a number"]),
     "rating-empty": ("2::20::::200", ["empty rating"]),
     "rating-inf": ("2::20::inf::200", ["rating 'inf'", "not a finite number"]),
-    "item-word": ("2::x::3::200", ["item id 'x'", "expected an integer"]),
+    "item-N/A": ("2::N/A::3::200", ["item id 'N/A'", "marks a missing value"]),
 }
 
 
@@ -518,11 +557,25 @@ def test_parquet_without_timestamp_and_string_ids(tmp_path):
 
 
 def test_parquet_missing_column(tmp_path):
-    df = pd.DataFrame({"userId": [1], "itemId": [2], "rating": [3.0]})
+    df = pd.DataFrame({"userId": [1], "thing": [2], "rating": [3.0]})
     path = write_parquet(tmp_path / "r.parquet", df)
     with pytest.raises(ValueError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "missing item column 'movieId'", "itemId")
+    assert_error(exc, path, "no item id column among", "['userId', 'thing', 'rating']")
+
+
+def test_parquet_other_column_names_and_given_names(tmp_path):
+    df = pd.DataFrame(
+        {"user_id": ["a", "b"], "asin": ["x", "y"], "overall": [1.0, 5.0], "extra": [0, 0]}
+    )
+    r = load_ratings(write_parquet(tmp_path / "r.parquet", df))
+    np.testing.assert_array_equal(r.item_ids, ["x", "y"])
+    df = pd.DataFrame({"a": [1, 2], "b": [3, 4], "c": [2.0, 4.0], "d": [7, 8]})
+    r = load_ratings(
+        write_parquet(tmp_path / "s.parquet", df), user="b", item="a", rating=2, timestamp="d"
+    )
+    np.testing.assert_array_equal(r.user_ids, [3, 4])
+    np.testing.assert_array_equal(r.timestamps, [7, 8])
 
 
 def test_parquet_nan_rating_names_row(tmp_path):
@@ -629,13 +682,28 @@ def test_ml100k_fold_files(ml100k_dir):
 @pytest.mark.data
 def test_real_file_with_injected_error_names_the_line(ml_small_2016_path, tmp_path):
     lines = ml_small_2016_path.read_text().splitlines(keepends=True)
-    lines[50_000] = lines[50_000].replace(",", ",x", 1)
+    fields = lines[50_000].split(",")
+    lines[50_000] = ",".join([*fields[:2], "x" + fields[2], *fields[3:]])
     path = tmp_path / "ratings.csv"
     path.write_text("".join(lines))
     with pytest.raises(ValueError) as exc:
         load_ratings(path)
-    assert_error(exc, path, "line 50001:", "item id 'x", "expected an integer")
+    assert_error(exc, path, "line 50001:", "rating 'x", "expected a number")
     assert re.search(r"line \d+", str(exc.value))
+
+
+@pytest.mark.data
+def test_real_file_with_a_late_text_id_reads_strings(ml_small_2016, ml_small_2016_path, tmp_path):
+    lines = ml_small_2016_path.read_text().splitlines(keepends=True)
+    lines[50_000] = lines[50_000].replace(",", ",x", 1)  # item id 'x<id>', far past the sample
+    path = tmp_path / "ratings.csv"
+    path.write_text("".join(lines))
+    r = load_ratings(path)
+    assert r.item_index.dtype.kind != "i" and r.user_index.dtype.kind == "i"
+    expected = ml_small_2016.item_ids.astype(str)
+    expected[50_000 - 1] = "x" + expected[50_000 - 1]
+    np.testing.assert_array_equal(r.item_ids.astype(str), expected)
+    np.testing.assert_array_equal(r.ratings, ml_small_2016.ratings)
 
 
 def test_bad_line_with_extra_columns_counts_the_header(tmp_path):
@@ -649,7 +717,7 @@ def test_bad_line_with_extra_columns_counts_the_header(tmp_path):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Make the loader parse 4 KiB at a time, so that small files span many blocks."""
-    monkeypatch.setattr(fastrec.io, "_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(fastrec._textread, "BLOCK_SIZE", 4096)
 
 
 def test_many_blocks_and_a_short_row_estimate(tmp_path, small_blocks):

@@ -345,3 +345,120 @@ def test_on_the_post_split_against_the_reference(ml_small_2016):
         )
         want = reference(list(users), test.ratings, pred, 10, gain=gain)
         assert list(got.values()) == pytest.approx(want, rel=1e-12)
+
+
+# ======================================================= full-catalogue metrics
+from fastrec.metrics import catalog_metrics, parse_catalog_metric  # noqa: E402
+
+
+def catalog_reference(lists, test, k, threshold, n_items):
+    """RecBole's formulas, one Python loop per user: ``lists`` {user: [items best first]},
+    ``test`` [(user, item, rating)]."""
+    rel = {}
+    for u, i, t in test:
+        if t >= threshold:
+            rel.setdefault(u, set()).add(i)
+    prec, rec, ndcg, ap, shown = [], [], [], [], set()
+    for u, items in rel.items():
+        top = lists.get(u, [])[:k]
+        shown.update(top)
+        hits = [1.0 if i in items else 0.0 for i in top]
+        prec.append(sum(hits) / k)
+        rec.append(sum(hits) / len(items))
+        dcg = sum(h / math.log2(r + 2) for r, h in enumerate(hits))
+        idcg = sum(1 / math.log2(r + 2) for r in range(min(len(items), k)))
+        ndcg.append(dcg / idcg)
+        ap.append(
+            sum(h * sum(hits[: r + 1]) / (r + 1) for r, h in enumerate(hits)) / min(len(items), k)
+        )
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    return {
+        f"catalog-precision@{k}": mean(prec),
+        f"catalog-recall@{k}": mean(rec),
+        f"catalog-ndcg@{k}": mean(ndcg),
+        f"catalog-map@{k}": mean(ap),
+        f"catalog-coverage@{k}": len(shown) / n_items,
+    }
+
+
+def catalog_case(seed, n_users=40, n_items=50):
+    rng = np.random.default_rng(seed)
+    test, lists = [], {}
+    for u in range(n_users):
+        items = rng.choice(n_items, rng.integers(1, 12), replace=False)
+        test += [(f"u{u}", int(i), float(rng.integers(1, 11) / 2)) for i in items]
+        if u % 7 != 3:  # some users get no list at all
+            lists[f"u{u}"] = [
+                int(i) for i in rng.choice(n_items, rng.integers(0, 15), replace=False)
+            ]
+    lists["stranger"] = [1, 2, 3]  # a user without test ratings: left out
+    return lists, test
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [1, 5, 10, 30])
+def test_catalog_metrics_match_the_reference_loop(seed, k):
+    lists, test = catalog_case(seed)
+    rec_users = [u for u, items in lists.items() for _ in items]
+    rec_items = [i for items in lists.values() for i in items]
+    users, items, truth = zip(*test, strict=True)
+    names = [f"catalog-{m}@{k}" for m in ("precision", "recall", "ndcg", "map", "coverage")]
+    got = catalog_metrics(rec_users, rec_items, users, items, truth, names, 3.5, n_items=50)
+    expected = catalog_reference(lists, test, k, 3.5, 50)
+    assert list(got) == names
+    for name in names:
+        assert got[name] == pytest.approx(expected[name], rel=1e-12, abs=1e-15), name
+
+
+def test_catalog_metrics_read_each_users_rows_in_the_order_given():
+    lists, test = catalog_case(4)
+    rows = [(u, i, r) for u, items in lists.items() for r, i in enumerate(items)]
+    # round robin: every user's first item, then every second item, ...: rows interleaved,
+    # each user's own order kept, so the same lists
+    interleaved = sorted(rows, key=lambda row: row[2])
+    users, items, truth = zip(*test, strict=True)
+    names = ["catalog-map@5", "catalog-ndcg@3"]
+    a = catalog_metrics([u for u, _, _ in rows], [i for _, i, _ in rows], users, items, truth,
+                        names)  # fmt: skip
+    b = catalog_metrics([u for u, _, _ in interleaved], [i for _, i, _ in interleaved], users,
+                        items, truth, names)  # fmt: skip
+    assert a == pytest.approx(b)
+
+
+def test_catalog_metrics_hand_computed():
+    # user a: relevant {1, 2, 3}; list [1, 9, 3]; user b: relevant {5}; list [6, 5]
+    # user c: no relevant rating: left out, its list too
+    users = ["a", "a", "a", "a", "b", "b", "c"]
+    items = [1, 2, 3, 4, 5, 6, 7]
+    truth = [5.0, 4.0, 4.5, 2.0, 4.0, 1.0, 3.0]
+    rec_u, rec_i = ["a", "a", "a", "b", "b", "c"], [1, 9, 3, 6, 5, 8]
+    names = ["catalog-precision@3", "catalog-recall@3", "catalog-ndcg@3", "catalog-map@3",
+             "catalog-coverage@3"]  # fmt: skip
+    got = catalog_metrics(rec_u, rec_i, users, items, truth, names, 4.0, n_items=10)
+    d = [1, 1 / math.log2(3), 0.5]  # discounts of ranks 1, 2, 3
+    assert got["catalog-precision@3"] == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert got["catalog-recall@3"] == pytest.approx((2 / 3 + 1) / 2)
+    assert got["catalog-ndcg@3"] == pytest.approx(((d[0] + d[2]) / sum(d) + d[1] / d[0]) / 2)
+    assert got["catalog-map@3"] == pytest.approx(((1 + 2 / 3) / 3 + (1 / 2) / 1) / 2)
+    assert got["catalog-coverage@3"] == pytest.approx(5 / 10)  # 1, 9, 3, 6, 5 (not c's 8)
+
+
+def test_catalog_metrics_no_relevant_rating_gives_nan_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="no test rating is >= the relevance threshold"):
+        got = catalog_metrics([1], [2], [1], [2], [1.0], ["catalog-ndcg@5"])
+    assert math.isnan(got["catalog-ndcg@5"])
+
+
+def test_catalog_metrics_refuse_bad_input():
+    args = ([1, 1], [2, 2], [1], [2], [5.0])
+    with pytest.raises(ValueError, match="holds an item more than once"):
+        catalog_metrics(*args, ["catalog-ndcg@5"])
+    with pytest.raises(ValueError, match="needs n_items"):
+        catalog_metrics([1], [2], [1], [2], [5.0], ["catalog-coverage@5"])
+    with pytest.raises(ValueError, match="rec_users and rec_items must be 1-d"):
+        catalog_metrics([1, 2], [2], [1], [2], [5.0], ["catalog-ndcg@5"])
+    with pytest.raises(ValueError, match="unknown catalog metric 'ndcg@5'"):
+        catalog_metrics([1], [2], [1], [2], [5.0], ["ndcg@5"])
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        parse_catalog_metric("catalog-map@0")
+    assert parse_catalog_metric(" Catalog-NDCG @ 10") == ("catalog-ndcg", 10)

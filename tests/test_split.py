@@ -8,6 +8,7 @@ import pytest
 
 import fastrec
 from fastrec import Ratings, kfold, load_ratings, ml100k_folds, predefined_split, train_test_split
+from fastrec.split import aligned_pair, temporal_split, user_temporal_split
 
 
 def synthetic(n=1_000, n_users=40, n_items=60, seed=0) -> Ratings:
@@ -327,3 +328,97 @@ def test_ml100k_published_folds(ml100k_dir):
     together = pd.concat(all_test).sort_values(["userId", "movieId"]).reset_index(drop=True)
     expected = whole.to_frame().sort_values(["userId", "movieId"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(together, expected)
+
+
+# ============================================================ temporal splits
+
+
+def test_temporal_split_holds_out_the_latest_share():
+    r = synthetic(n=1_000)
+    train, test = temporal_split(r, test_size=0.25)
+    assert (len(train), len(test)) == (750, 250)
+    assert train.user_index is r.user_index and test.item_index is r.item_index
+    assert test.timestamps.min() >= train.timestamps.max()
+    order = np.argsort(r.timestamps, kind="stable")
+    latest = np.zeros(len(r), dtype=bool)
+    latest[order[-250:]] = True
+    assert_rows(test, r, latest)  # file order kept
+    assert_rows(train, r, ~latest)
+
+
+def test_temporal_split_ties_go_by_file_order():
+    df = pd.DataFrame(
+        {"userId": [1, 2, 3, 4], "movieId": [1, 1, 1, 1], "rating": [1.0, 2, 3, 4],
+         "timestamp": [5, 9, 9, 9]}
+    )  # fmt: skip
+    train, test = temporal_split(Ratings.from_frame(df), test_size=0.5)
+    np.testing.assert_array_equal(train.user_ids, [1, 2])  # of the tied rows, the later ones
+    np.testing.assert_array_equal(test.user_ids, [3, 4])
+
+
+def test_user_temporal_split_holds_out_each_users_latest():
+    r = synthetic(n=1_000, n_users=40)
+    train, test = user_temporal_split(r, test_size=0.2)
+    assert len(train) + len(test) == len(r)
+    frame, test_frame = r.to_frame(), test.to_frame()
+    for user, rows in frame.groupby("userId"):
+        n_u = len(rows)
+        held = test_frame[test_frame.userId == user]
+        expected = min(max(1, round(0.2 * n_u)), n_u - 1)
+        assert len(held) == expected
+        latest = rows.sort_values("timestamp", kind="stable").tail(expected)
+        assert sorted(held.movieId) == sorted(latest.movieId)
+    assert np.all(np.bincount(train.user_codes, minlength=r.n_users) >= 1)
+
+
+def test_user_temporal_split_small_users():
+    # user 1: one rating (stays in train); user 2: two ratings (one each);
+    # user 3: ten ratings, test_size 0.25 -> round(2.5) = 2 (half to even, as LensKit)
+    rows = [(1, 1, 3.0, 10), (2, 1, 4.0, 20), (2, 2, 5.0, 10)]
+    rows += [(3, i, 3.0, 100 - i) for i in range(10)]  # item 9 is the oldest
+    df = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    train, test = user_temporal_split(Ratings.from_frame(df), test_size=0.25)
+    held = sorted(zip(test.user_ids, test.item_ids, strict=True))
+    assert held == [(2, 1), (3, 0), (3, 1)]
+    assert sorted(set(train.user_ids)) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("split", [temporal_split, user_temporal_split])
+def test_temporal_splits_need_timestamps(split):
+    df = synthetic(n=50).to_frame().drop(columns="timestamp")
+    name = "temporal" if split is temporal_split else "user-temporal"
+    with pytest.raises(ValueError, match=rf"split='{name}'.*no timestamp column"):
+        split(Ratings.from_frame(df))
+
+
+@pytest.mark.parametrize("split", [temporal_split, user_temporal_split])
+def test_temporal_splits_check_their_arguments(split):
+    with pytest.raises(ValueError, match="test_size must be a fraction"):
+        split(synthetic(), test_size=1.0)
+    with pytest.raises(TypeError, match="expects Ratings"):
+        split(synthetic().to_frame())
+
+
+# ================================================================ aligned_pair
+
+
+def test_aligned_pair_recodes_two_sets_onto_one_map():
+    train = Ratings.from_frame(
+        pd.DataFrame({"userId": ["b", "a"], "movieId": [10, 20], "rating": [4.0, 3.0]})
+    )
+    test = Ratings.from_frame(
+        pd.DataFrame({"userId": ["c", "a"], "movieId": [20, 30], "rating": [5.0, 1.0]})
+    )
+    tr, te = aligned_pair(train, test)
+    assert tr.user_index is te.user_index and list(tr.user_index) == ["a", "b", "c"]
+    assert list(te.item_index) == [10, 20, 30]
+    np.testing.assert_array_equal(te.user_ids, ["c", "a"])
+    np.testing.assert_array_equal(tr.item_ids, [10, 20])
+    assert te.user_codes[1] == tr.user_codes[1] == 0  # "a" has one code in both
+
+
+def test_aligned_pair_keeps_a_split_as_it_is():
+    train, test = train_test_split(synthetic())
+    assert aligned_pair(train, test) == (train, test)
+    with pytest.raises(TypeError, match="the test set must be Ratings"):
+        aligned_pair(train, test.to_frame())

@@ -6,7 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ._common import PATH_HELP, add_no_progress, is_release, load, progress_of
+from ._common import (
+    PATH_HELP,
+    add_no_progress,
+    add_read_options,
+    is_release,
+    load,
+    progress_of,
+    read_options,
+)
 
 _MOVIES_FILES = ("movies.csv", "movies.dat", "u.item")
 
@@ -30,6 +38,7 @@ def add_parser(sub):
         "--movies", metavar="FILE", help="movies.csv (movieId,title,genres), movies.dat or u.item"
     )
     ed.add_argument("--out", metavar="DIR", required=True, help="directory for the report")
+    add_read_options(ed)
     add_no_progress(ed)
     return ed
 
@@ -39,7 +48,7 @@ def run(args) -> None:
 
     eda.require_matplotlib()  # no matplotlib: fail before the data are read
     show_progress = progress_of(args)
-    ratings = load(args.path, show_progress)
+    ratings = load(args.path, show_progress, read_options(args))
     movies = _movies_for(args.path, args.movies)
     report = eda.report(ratings, movies, args.out, show_progress=show_progress)
     print(f"fastrec: wrote {report} and its figures", file=sys.stderr)

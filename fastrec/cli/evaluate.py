@@ -6,7 +6,18 @@ from __future__ import annotations
 import sys
 import warnings
 
-from ._common import DEFAULT_SHAPE, PATH_HELP, add_no_progress, load, progress_of
+from ._common import (
+    DEFAULT_SHAPE,
+    PATH_HELP,
+    TABLE_FORMATS,
+    add_no_progress,
+    add_read_options,
+    format_table,
+    import_keras_quietly,
+    load,
+    progress_of,
+    read_options,
+)
 
 
 def add_parser(sub):
@@ -43,35 +54,79 @@ def add_parser(sub):
         metavar="RATING",
         help="a test rating >= RATING is relevant to precision/recall/ndcg@K (default: 4.0)",
     )
-    ev.add_argument("--test-size", type=float, default=0.2)
-    ev.add_argument("--seed", type=int, default=7)
-    ev.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    ev.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="test share of the random and temporal splits (default: 0.2)",
+    )
+    ev.add_argument("--seed", type=int, default=7, help="the random split's and --cv's seed")
+    ev.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="K-fold cross-validation (K >= 2): each metric's mean over K random folds of "
+        "PATH, with its standard deviation in a column METRIC_std",
+    )
+    ev.add_argument(
+        "--split",
+        choices=("random", "temporal", "user-temporal"),
+        default="random",
+        help="random: the blog post's split (default); temporal: the latest --test-size "
+        "share of the ratings by timestamp as test; user-temporal: each user's latest "
+        "ratings as test (both need a timestamp column)",
+    )
+    ev.add_argument(
+        "--test",
+        metavar="TEST",
+        help="a test ratings file: train on PATH, test on TEST (read as PATH is read)",
+    )
+    ev.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="table",
+        help="how to print the table: aligned columns (default), csv, json (records) or a "
+        "markdown table",
+    )
     ev.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
     add_no_progress(ev)
+    add_read_options(ev)
     return ev
 
 
 def run(args) -> None:
     from ..evaluate import evaluate_all, parse_metrics, resolve_models
 
-    resolve_models(args.models)  # an unknown model name fails before any data is read
+    models, _ = resolve_models(args.models)  # an unknown model name fails before any data is read
     parse_metrics(args.metrics)  # so does an unknown metric
+    if args.test and (args.cv is not None or args.split != "random"):
+        raise ValueError("--test gives the test set: leave out --cv and --split")
+    if args.test and args.path is None:
+        raise ValueError("--test needs PATH, the training ratings")
     show_progress = progress_of(args)
-    ratings = load(args.path, show_progress)
+    ratings = load(args.path, show_progress, read_options(args))
+    data, split = ratings, args.split
+    if args.test:
+        from ..io import load_ratings
+
+        data, split = None, (ratings, load_ratings(args.test, **read_options(args)))
+    import_keras_quietly(models, getattr(args, "verbose", False))
     with warnings.catch_warnings():  # skipped models are printed as notes below instead
         warnings.simplefilter("ignore")
         table = evaluate_all(
-            ratings,
+            data,
             models=args.models,
             metrics=args.metrics,
             relevance_threshold=args.relevance_threshold,
             test_size=args.test_size,
             seed=args.seed,
             show_progress=show_progress,
+            cv=args.cv,
+            split=split,
         )
     for note in table.attrs.get("notes", []):
         print(f"fastrec: note: {note}", file=sys.stderr)
-    text = _formatted(table, args.format, ratings.source or "ratings", args.seed)
+    text = format_table(table, args.format, _title(table, ratings.source or "ratings", args))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
@@ -79,14 +134,18 @@ def run(args) -> None:
         sys.stdout.write(text)
 
 
-def _formatted(table, form: str, source: str, seed: int) -> str:
-    """The table as --format asks: CSV, JSON records, or a header line over aligned columns."""
-    if form == "csv":
-        return table.to_csv(index=False)
-    if form == "json":
-        return table.to_json(orient="records", indent=2) + "\n"
-    header = (
-        f"{source}: {table.attrs['n_train']:,} train / {table.attrs['n_test']:,} test ratings "
-        f"(seed {seed})\n"
-    )
-    return header + table.to_string(index=False, float_format=lambda v: f"{v:.6f}") + "\n"
+def _title(table, source: str, args) -> str:
+    """The line over the table: the data and the protocol."""
+    n_train, n_test = table.attrs.get("n_train"), table.attrs.get("n_test")
+    if args.cv:
+        protocol = f"{args.cv}-fold cross-validation, seed {args.seed}"
+    elif args.test:
+        protocol = f"test set {args.test}"
+    elif args.split != "random":
+        protocol = f"{args.split} split"
+    else:
+        protocol = f"seed {args.seed}"
+    if n_train is None or n_test is None:
+        return f"{source} ({protocol})"
+    per = " per fold" if args.cv else ""
+    return f"{source}: {n_train:,} train / {n_test:,} test ratings{per} ({protocol})"

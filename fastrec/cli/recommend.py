@@ -16,7 +16,17 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._common import PATH_HELP, add_no_progress, load, progress_of, show_bar
+from ._common import (
+    PATH_HELP,
+    add_no_progress,
+    add_read_options,
+    import_keras_quietly,
+    load,
+    native_stderr_silenced,
+    progress_of,
+    read_options,
+    show_bar,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,8 +45,9 @@ def add_parser(sub):
             "Fit --model on ALL the ratings of PATH (no train/test split: this produces "
             "recommendations, it does not score the model; use 'fastrec evaluate' for that), "
             "or read a fitted model with --load, then write the top N items of every user "
-            "(or of --users) as CSV with the columns userId, rank, movieId, score: to stdout, "
-            "or to --out (.parquet or .pq: parquet). score is the model's predicted rating. "
+            "(or of --users) as CSV with the columns userId, rank, movieId, score (the ids "
+            "named as in PATH's header): to stdout, or to --out (.parquet or .pq: parquet). "
+            "score is the model's predicted rating. "
             "Items the user rated are left out unless --include-seen. A user without "
             "ratings in the model's data gets the model's fallback ranking (for most models "
             "the Bias baseline's mu + b_i), the same for every such user. A one-line "
@@ -100,6 +111,7 @@ def add_parser(sub):
         help="show a progress bar even when stderr is not a terminal",
     )
     add_no_progress(bar)
+    add_read_options(rec)
     rec.set_defaults(parser=rec)
     return rec
 
@@ -143,10 +155,12 @@ def run(args) -> None:
     _check_files(args)
     tokens, where = _requested_users(args)
     show_progress = progress_of(args)
+    verbose = getattr(args, "verbose", False)
     if args.load is not None:
-        ready = _loaded(args.load, tokens, where)
+        with native_stderr_silenced(verbose):  # a Keras model's file imports TensorFlow
+            ready = _loaded(args.load, tokens, where)
     else:
-        ready = _fitted(args.model, args.path, tokens, where, show_progress)
+        ready = _fitted(args, tokens, where, show_progress)
     saved = _saved(ready.model, args.save)
     t0 = time.perf_counter()
     with _warnings_as_notes():
@@ -183,6 +197,8 @@ def _check_sources(args) -> None:
             )
         if args.model is not None:
             parser.error("--model is not used with --load: the file says which model it is")
+        if read_options(args):
+            parser.error("the options for reading PATH are not used with --load (no PATH)")
 
 
 def _check_files(args) -> None:
@@ -220,20 +236,16 @@ def _loaded(model_file: str, tokens: list[str] | None, where: str | None) -> _Re
     return _Ready(model, users, f"loaded from {model_file}", seconds)
 
 
-def _fitted(
-    spec: str,
-    path: str,
-    tokens: list[str] | None,
-    where: str | None,
-    show_progress: bool | None,
-) -> _Ready:
+def _fitted(args, tokens: list[str] | None, where: str | None, show_progress) -> _Ready:
     from ..evaluate import resolve_models
 
+    spec, path = args.model, args.path
     (model,), _ = resolve_models([spec])
     missing = type(model).missing_dependency()
     if missing:
         raise ImportError(f"--model {spec}: {missing}")
-    ratings = load(path, show_progress)
+    ratings = load(path, show_progress, read_options(args))
+    import_keras_quietly([model], getattr(args, "verbose", False))
     users = None if tokens is None else _user_ids(tokens, ratings.user_index, where)
     t0 = time.perf_counter()
     with _warnings_as_notes():

@@ -71,7 +71,8 @@ class Recommender:
 
     After ``fit``: ``user_index_``, ``item_index_`` (raw-id maps of the training data,
     :class:`pandas.Index`), ``user_n_train_``, ``item_n_train_`` (int64 training ratings per
-    code), ``global_mean_`` and ``rating_range_`` (min, max of the training ratings),
+    code), ``global_mean_`` and ``rating_range_`` (the training data's given ``rating_scale``, else
+    the min and max of its ratings; predictions are clipped to it),
     ``fallback_`` (the fitted fallback model, or ``None``), and which items each user rated
     in training, as a CSR pattern for ``recommend(exclude_seen=True)``: ``seen_indptr_``
     (int64[n_users + 1]) and ``seen_items_`` (int32[n_train], sorted within each user):
@@ -199,7 +200,7 @@ class Recommender:
         self.user_n_train_ = train.user_counts()
         self.item_n_train_ = train.item_counts()
         self.global_mean_ = float(train.ratings.mean())
-        self.rating_range_ = (float(train.ratings.min()), float(train.ratings.max()))
+        self.rating_range_ = tuple(map(float, train.rating_range))  # the given scale, or min, max
         self.seen_indptr_, self.seen_items_ = group_items_by_user(
             train.user_codes, train.item_codes, train.n_users
         )
