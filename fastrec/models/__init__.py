@@ -5,6 +5,7 @@ from ..persistence import register
 from .als import ALS
 from .base import Recommender
 from .baselines import Bias, ItemMean, UserItemMean, UserMean
+from .bayesian import BayesianMF
 from .blend import Blend
 from .keras import DotProduct, DotProductBias, NeuralNet
 from .knn import ItemKNN, UserKNN
@@ -35,6 +36,7 @@ MODELS: dict[str, type[Recommender]] = {
 #: Every model fastrec has: ``MODELS`` and the ones ``evaluate_all`` runs only when asked.
 ALL_MODELS: dict[str, type[Recommender]] = {
     **MODELS,
+    "BayesianMF": BayesianMF,
     "Blend": Blend,
 }
 register(*ALL_MODELS.values())  # the classes a saved model file may name
@@ -54,6 +56,7 @@ __all__ = [
     "BiasedMF",
     "ALS",
     "SVDpp",
+    "BayesianMF",
     "DotProduct",
     "DotProductBias",
     "NeuralNet",
