@@ -17,7 +17,7 @@ import pandas as pd
 from .data import Ratings
 from .memory import InsufficientMemoryError
 from .metrics import _threshold
-from .models import MODELS, Recommender
+from .models import ALL_MODELS, MODELS, Recommender
 from .protocols import ERROR_METRICS, SPLITS, check_protocol, make_folds, score, summarize
 from .protocols import parse_metrics as _parse_metrics
 
@@ -82,24 +82,24 @@ def resolve_models(models) -> tuple[list[Recommender], list[str]]:
             chosen.append(model_from_spec(m))
         else:
             raise ValueError(
-                f"unknown model {m!r}; expected a model instance or one of {list(MODELS)}"
+                f"unknown model {m!r}; expected a model instance or one of {list(ALL_MODELS)}"
             )
     return chosen, notes
 
 
 def model_from_spec(spec: str) -> Recommender:
     """A model from ``"NAME"`` or ``"NAME(param=value, ...)"``: NAME a class name of
-    :data:`~fastrec.models.MODELS` (case-insensitive) or the blog post's label, each value a
+    :data:`~fastrec.models.ALL_MODELS` (case-insensitive) or the blog post's label, each value a
     Python literal (a number, string, True/False/None, or a tuple/list/dict of those).
     Raises ``ValueError`` naming what is wrong: an unknown name, a parameter the model does
     not have or that is given twice, a value that is not a literal, positional arguments."""
-    by_name = {name.lower(): cls for name, cls in MODELS.items()}
-    by_name.update({cls.post_label.lower(): cls for cls in MODELS.values() if cls.post_label})
+    by_name = {name.lower(): cls for name, cls in ALL_MODELS.items()}
+    by_name.update({cls.post_label.lower(): cls for cls in ALL_MODELS.values() if cls.post_label})
     text = spec.strip()
     if text.lower() in by_name:  # labels hold spaces and dashes: look them up whole
         return by_name[text.lower()]()
     unknown = (
-        f"unknown model {spec!r}; expected one of {list(MODELS)} (case-insensitive) or the "
+        f"unknown model {spec!r}; expected one of {list(ALL_MODELS)} (case-insensitive) or the "
         "blog post's labels"
     )
     try:

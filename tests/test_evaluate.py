@@ -346,3 +346,15 @@ def test_catalog_metrics_and_temporal_splits_on_the_post_data(ml_small_2016):
         ml_small_2016, models=["Bias"], split="user-temporal", show_progress=False
     )
     assert held.attrs["n_test"] == pytest.approx(0.2 * 100_004, rel=0.01)
+
+
+def test_every_model_can_be_named_though_the_default_run_is_models():
+    from fastrec.evaluate import model_from_spec, resolve_models
+    from fastrec.models import ALL_MODELS, MODELS
+
+    for name, cls in ALL_MODELS.items():
+        assert type(model_from_spec(name)) is cls
+    assert type(model_from_spec("BayesianMF(n_samples=20)")).__name__ == "BayesianMF"
+    chosen, _ = resolve_models(None)
+    assert {type(m).__name__ for m in chosen} <= set(MODELS)
+    assert "BayesianMF" not in {type(m).__name__ for m in chosen}
