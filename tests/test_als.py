@@ -162,6 +162,6 @@ def test_silent_by_default_progress_when_asked(split, capsys, caplog):
 def test_post_split_rmse(ml_small_2016):
     train, test = fastrec.train_test_split(ml_small_2016, test_size=0.2, seed=7)
     score = fastrec.rmse(ALS().fit(train).predict(test), test.ratings)
-    # Measured 0.875869; the issue asks for no worse than 0.01 above biased SGD MF.
+    # Measured 0.874298; the issue asks for no worse than 0.01 above biased SGD MF.
     assert score < SURPRISE_SVD_POST_RMSE + 0.01
-    assert score < 0.877
+    assert score < 0.876

@@ -187,8 +187,8 @@ def test_same_seed_same_predictions_on_any_thread_count(split, default_pred):
     [
         ("n_factors", 10),
         ("n_epochs", 4),
-        ("lr", 0.01),
-        ("reg", 0.05),
+        ("lr", 0.02),
+        ("reg", 0.08),
         ("reg_bias", 0.01),
         ("init_std", 0.1),
         ("n_blocks", 2),
@@ -233,14 +233,15 @@ def test_no_ratings_for_some_codes():
 @pytest.mark.data
 def test_post_split_and_ml100k_folds(ml_small_2016, ml100k_dir):
     """Surprise's SVD with its defaults scores about 0.903 here and 0.938 on the five folds
-    (benchmarks/latent_peers.py); fastrec's defaults are well below both."""
+    (benchmarks/latent_peers.py); fastrec's defaults are well below both (measured 0.8724
+    and 0.9061 with benchmarks/choose_defaults.py)."""
     train, test = fastrec.train_test_split(ml_small_2016, test_size=0.2, seed=7)
     model = BiasedMF().fit(train)
     pred, fell_back = model.predict_with_fallback(test)
-    assert fastrec.rmse(pred, test.ratings) < 0.885
+    assert fastrec.rmse(pred, test.ratings) < 0.875
     assert fell_back.sum() == 739  # test ratings of movies with no training rating
     scores = [
         fastrec.rmse(BiasedMF().fit(tr).predict(te), te.ratings)
         for tr, te in fastrec.ml100k_folds(ml100k_dir)
     ]
-    assert np.mean(scores) < 0.92
+    assert np.mean(scores) < 0.908

@@ -154,7 +154,7 @@ def test_training_loss_decreases_and_beats_bias(split):
     [
         ("n_factors", 5),
         ("n_epochs", 2),
-        ("lr", 0.01),
+        ("lr", 0.02),
         ("reg", 0.02),
         ("lr_bias", 0.001),
         ("reg_bias", 0.5),
@@ -198,3 +198,4 @@ def test_post_split_rmse_no_worse_than_surprise(ml_small_2016):
     train, test = fastrec.train_test_split(ml_small_2016, test_size=0.2, seed=7)
     score = fastrec.rmse(SVDpp().fit(train).predict(test), test.ratings)
     assert score <= SURPRISE_SVDPP_POST_RMSE
+    assert score < 0.870  # measured 0.868249
