@@ -4,6 +4,7 @@
 >>> table = fastrec.evaluate_all("ratings.csv")   # every model's RMSE, MAE and seconds
 """
 
+from . import _numba_env  # noqa: F401, I001  (first: sets the Numba cache before any kernel)
 from . import datasets, eda
 from ._version import __version__
 from .data import Ratings

@@ -100,3 +100,36 @@ def ml_small_path(data_dir: Path) -> Path:
 def ml100k_dir(data_dir: Path) -> Path:
     """ml-100k: u.data and the five published folds u1.base/u1.test ... u5.base/u5.test."""
     return _data_file(data_dir, "ml-100k")
+
+
+# ------------------------------------------------------------------ Spark
+def _spark_problem() -> str | None:
+    """Why a local Spark session cannot start here, or None."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return 'pyspark is not installed (pip install -e ".[spark]")'
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        return "no Java runtime (Spark needs Java 17 or later)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session for the whole test run (started on first use).
+
+    Skipped, with the reason, where pyspark or Java is missing; ``FASTREC_REQUIRE_SPARK=1``
+    (set by ``.ci/run``) turns the skip into a failure.
+    """
+    problem = _spark_problem()
+    if problem:
+        value = os.environ.get("FASTREC_REQUIRE_SPARK", "").strip().lower()
+        if value not in ("", "0", "false", "no"):
+            pytest.fail(f"{problem} (and FASTREC_REQUIRE_SPARK is set: the Spark tests must run)")
+        pytest.skip(problem)
+    from fastrec.spark import local_session
+
+    session = local_session(2)
+    yield session
+    session.stop()
