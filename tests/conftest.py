@@ -116,18 +116,21 @@ def _spark_problem() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local[2] Spark session for the whole test run (started on first use).
-
-    Skipped, with the reason, where pyspark or Java is missing; ``FASTREC_REQUIRE_SPARK=1``
-    (set by ``.ci/run``) turns the skip into a failure.
-    """
+def spark_runtime() -> None:
+    """pyspark and Java are here. Skipped, with the reason, where either is missing;
+    ``FASTREC_REQUIRE_SPARK=1`` (set by ``.ci/run``) turns the skip into a failure."""
     problem = _spark_problem()
     if problem:
         value = os.environ.get("FASTREC_REQUIRE_SPARK", "").strip().lower()
         if value not in ("", "0", "false", "no"):
             pytest.fail(f"{problem} (and FASTREC_REQUIRE_SPARK is set: the Spark tests must run)")
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_runtime):
+    """One local[2] Spark session for the whole test run (started on first use); see
+    ``spark_runtime`` for when it is skipped."""
     from fastrec.spark import local_session
 
     session = local_session(2)
