@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -191,6 +192,11 @@ class SparkRecommender:
         arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
         for name, value in arrays.items():
             files.write_array(f"state.{name}", value)
+        # sparse state (CSR, e.g. ItemKNN's neighbours): its three arrays, rebuilt on load
+        sparse = {k: v for k, v in state.items() if isinstance(v, sp.csr_array | sp.csr_matrix)}
+        for name, value in sparse.items():
+            for part in ("indptr", "indices", "data"):
+                files.write_array(f"state.{name}.{part}", getattr(value, part))
         files.write_meta(
             {
                 "format": _FORMAT,
@@ -204,7 +210,10 @@ class SparkRecommender:
                 "rating_range": [float(lo), float(hi)],
                 "n_ratings": stats["n"],
                 "state_arrays": sorted(arrays),
-                "state_json": _jsonable({k: v for k, v in state.items() if k not in arrays}),
+                "state_sparse": {k: list(v.shape) for k, v in sparse.items()},
+                "state_json": _jsonable(
+                    {k: v for k, v in state.items() if k not in arrays and k not in sparse}
+                ),
                 "fallback": meta_fallback,
                 "fit_seconds": time.perf_counter() - t0,
             }
@@ -522,45 +531,27 @@ def _codes(index, values: pa.Array, n_train=None) -> np.ndarray:
 
 def encode_ratings(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFrame:
     """``df`` as codes: ``u`` int32, ``i`` int32, ``r`` float64 (every id is in the maps)."""
-    root = str(files.root)
-    user_col, item_col, rating_col = columns.user, columns.item, columns.rating
-    schema = T.StructType(
-        [
-            T.StructField("u", T.IntegerType(), False),
-            T.StructField("i", T.IntegerType(), False),
-            T.StructField("r", T.DoubleType(), False),
-        ]
-    )
-
-    def code(batches):
-        prepare_worker()
-        f = ModelFiles(root)
-        users = _index_of(f, "user_ids", user_col)
-        items = _index_of(f, "item_ids", item_col)
-        for batch in batches:
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.array(_codes(users, batch.column(user_col))),
-                    pa.array(_codes(items, batch.column(item_col))),
-                    pa.array(
-                        batch.column(rating_col).cast(pa.float64()).to_numpy(zero_copy_only=False)
-                    ),
-                ],
-                names=["u", "i", "r"],
-            )
-
-    return df.select(
-        user_col, item_col, F.col(rating_col).cast("double").alias(rating_col)
-    ).mapInArrow(code, schema)
+    return _encode(df, files, columns, with_rating=True)
 
 
 def encode_pairs(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFrame:
     """``df``'s (user, item) pairs as codes ``u``, ``i`` (int32, -1 for an unknown id)."""
+    return _encode(df, files, columns, with_rating=False)
+
+
+def _encode(df: DataFrame, files: ModelFiles, columns: Columns, with_rating: bool) -> DataFrame:
+    """The user and item columns as int32 codes of the model's id maps, computed in the workers
+    (``mapInArrow``); with ``with_rating``, the rating column too, as float64 ``r``."""
     root = str(files.root)
-    user_col, item_col = columns.user, columns.item
-    schema = T.StructType(
-        [T.StructField("u", T.IntegerType(), False), T.StructField("i", T.IntegerType(), False)]
-    )
+    user_col, item_col, rating_col = columns.user, columns.item, columns.rating
+    fields = [
+        T.StructField("u", T.IntegerType(), False),
+        T.StructField("i", T.IntegerType(), False),
+    ]
+    selected = [F.col(user_col), F.col(item_col)]
+    if with_rating:
+        fields.append(T.StructField("r", T.DoubleType(), False))
+        selected.append(F.col(rating_col).cast("double").alias(rating_col))
 
     def code(batches):
         prepare_worker()
@@ -568,15 +559,15 @@ def encode_pairs(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFram
         users = _index_of(f, "user_ids", user_col)
         items = _index_of(f, "item_ids", item_col)
         for batch in batches:
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.array(_codes(users, batch.column(user_col))),
-                    pa.array(_codes(items, batch.column(item_col))),
-                ],
-                names=["u", "i"],
-            )
+            arrays = [
+                pa.array(_codes(users, batch.column(user_col))),
+                pa.array(_codes(items, batch.column(item_col))),
+            ]
+            if with_rating:
+                arrays.append(batch.column(rating_col))
+            yield pa.RecordBatch.from_arrays(arrays, names=["u", "i", "r"][: len(arrays)])
 
-    return df.select(user_col, item_col).mapInArrow(code, schema)
+    return df.select(*selected).mapInArrow(code, T.StructType(fields))
 
 
 _INDEXES: dict = {}
@@ -655,3 +646,5 @@ def _load_into_memory(model) -> None:
         for key, value in list(vars(obj).items()):
             if isinstance(value, np.memmap):
                 setattr(obj, key, np.array(value))
+            elif sp.issparse(value):
+                setattr(obj, key, value.copy())
