@@ -40,9 +40,18 @@ from pyspark.sql import types as T
 from ..errors import NotFittedError
 from ..memory import require
 from ._worker import ModelFiles, assemble_local, prepare_worker, with_seen
+from .coding import (
+    codes_of,
+    count_ratings,
+    encode_pairs,
+    encode_ratings,
+    pack_partitions,
+    raw_ids,
+    unpack,
+)
 from .frame import Columns, check_pairs, check_ratings, distinct_ids
 
-__all__ = ["FitContext", "SparkRecommender", "load"]
+__all__ = ["FitContext", "SparkRecommender", "load", "pack_partitions", "unpack", "encode_ratings"]
 
 #: Spark model classes by name, for :func:`load` (filled by ``__init_subclass__``).
 _REGISTRY: dict[str, type] = {}
@@ -149,7 +158,7 @@ class SparkRecommender:
         coded = encode_ratings(df, files, columns).persist()
         packed = pack_partitions(coded).persist()
         try:
-            user_counts, item_counts = _counts(packed, len(user_ids), len(item_ids))
+            user_counts, item_counts = count_ratings(packed, len(user_ids), len(item_ids))
             files.write_array("user_n_train", user_counts)
             files.write_array("item_n_train", item_counts)
             lo, hi = (
@@ -260,8 +269,8 @@ class SparkRecommender:
             prepare_worker()
             model = ModelFiles(root).local_model()
             for batch in batches:
-                users = _codes(model.user_index_, batch.column(user_col), model.user_n_train_)
-                items = _codes(model.item_index_, batch.column(item_col), model.item_n_train_)
+                users = codes_of(model.user_index_, batch.column(user_col), model.user_n_train_)
+                items = codes_of(model.item_index_, batch.column(item_col), model.item_n_train_)
                 pred, fell_back = model._predict_codes(users, items)
                 out = [pa.array(np.asarray(pred, dtype=np.float64))]
                 if fallback_col:
@@ -335,9 +344,9 @@ class SparkRecommender:
             rank = np.arange(len(items)) - np.repeat(np.cumsum(counts) - counts, counts)
             return pa.Table.from_arrays(
                 [
-                    _raw(model.user_index_, users[rows]),
+                    raw_ids(model.user_index_, users[rows]),
                     pa.array((rank + 1).astype(np.int32)),
-                    _raw(model.item_index_, items),
+                    raw_ids(model.item_index_, items),
                     pa.array(np.asarray(scores, dtype=np.float64)),
                 ],
                 schema=pa.schema(
@@ -434,168 +443,6 @@ def _default_blocks(spark) -> int:
         return max(1, int(spark.conf.get("spark.sql.shuffle.partitions")))
     except Exception:
         return 2
-
-
-_PACKED = T.StructType(
-    [
-        T.StructField("u", T.BinaryType(), False),
-        T.StructField("i", T.BinaryType(), False),
-        T.StructField("r", T.BinaryType(), False),
-    ]
-)
-
-
-def pack_partitions(coded: DataFrame) -> DataFrame:
-    """The coded ratings with each partition packed into one row of three binary columns
-    (the raw bytes of its int32 ``u``, int32 ``i`` and float64 ``r`` arrays). No shuffle.
-
-    A job that scans all the ratings many times (the bias sweeps) then reads a handful of rows
-    and turns each into numpy arrays without a copy (:func:`unpack`), instead of converting
-    every cached row to Arrow again. 16 bytes per rating; a partition must hold fewer than
-    2**31 / 8 ratings (Spark's binary values are under 2 GiB).
-    """
-
-    def pack(batches):
-        us, its, rs = [], [], []
-        for batch in batches:
-            us.append(batch.column("u").to_numpy().astype(np.int32))
-            its.append(batch.column("i").to_numpy().astype(np.int32))
-            rs.append(batch.column("r").to_numpy().astype(np.float64))
-        if us:
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([np.concatenate(a).tobytes()], pa.binary()) for a in (us, its, rs)],
-                names=["u", "i", "r"],
-            )
-
-    return coded.mapInArrow(pack, _PACKED)
-
-
-def unpack(batch: pa.RecordBatch, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row ``row`` of a :func:`pack_partitions` batch as (int32 u, int32 i, float64 r)."""
-    u = np.frombuffer(batch.column("u")[row].as_buffer(), dtype=np.int32)
-    i = np.frombuffer(batch.column("i")[row].as_buffer(), dtype=np.int32)
-    r = np.frombuffer(batch.column("r")[row].as_buffer(), dtype=np.float64)
-    return u, i, r
-
-
-def _counts(packed: DataFrame, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training ratings per user code and per item code (int64), one Spark job."""
-    schema = T.StructType(
-        [
-            T.StructField("side", T.IntegerType(), False),
-            T.StructField("counts", T.BinaryType(), False),
-        ]
-    )
-
-    def count(batches):
-        for batch in batches:
-            for row in range(batch.num_rows):
-                u, i, _ = unpack(batch, row)
-                parts = [np.bincount(u, minlength=n_users), np.bincount(i, minlength=n_items)]
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array([0, 1], pa.int32()),
-                        pa.array([p.astype(np.int64).tobytes() for p in parts], pa.binary()),
-                    ],
-                    names=["side", "counts"],
-                )
-
-    table = packed.mapInArrow(count, schema).toArrow()
-    users, items = np.zeros(n_users, dtype=np.int64), np.zeros(n_items, dtype=np.int64)
-    for side, blob in zip(
-        table.column("side").to_pylist(), table.column("counts").to_pylist(), strict=True
-    ):
-        (users if side == 0 else items)[:] += np.frombuffer(blob, dtype=np.int64)
-    return users, items
-
-
-def _codes(index, values: pa.Array, n_train=None) -> np.ndarray:
-    """int32 codes of raw ids in a fitted id map; -1 for an id not in it (or, with
-    ``n_train``, without training ratings). String ids never match an integer id map; integer
-    ids are looked up as their decimal strings in a string id map."""
-    numeric_index = index.dtype.kind in "iu"
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        if numeric_index:
-            return np.full(len(values), -1, dtype=np.int32)
-        raw = values.to_numpy(zero_copy_only=False)
-    else:
-        raw = values.to_numpy(zero_copy_only=False)
-        if not numeric_index:
-            raw = raw.astype(str)
-    codes = index.get_indexer(raw).astype(np.int32)
-    if n_train is not None:
-        inside = codes >= 0
-        codes[inside] = np.where(n_train[codes[inside]] > 0, codes[inside], -1)
-    return codes
-
-
-def encode_ratings(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFrame:
-    """``df`` as codes: ``u`` int32, ``i`` int32, ``r`` float64 (every id is in the maps)."""
-    return _encode(df, files, columns, with_rating=True)
-
-
-def encode_pairs(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFrame:
-    """``df``'s (user, item) pairs as codes ``u``, ``i`` (int32, -1 for an unknown id)."""
-    return _encode(df, files, columns, with_rating=False)
-
-
-def _encode(df: DataFrame, files: ModelFiles, columns: Columns, with_rating: bool) -> DataFrame:
-    """The user and item columns as int32 codes of the model's id maps, computed in the workers
-    (``mapInArrow``); with ``with_rating``, the rating column too, as float64 ``r``."""
-    root = str(files.root)
-    user_col, item_col, rating_col = columns.user, columns.item, columns.rating
-    fields = [
-        T.StructField("u", T.IntegerType(), False),
-        T.StructField("i", T.IntegerType(), False),
-    ]
-    selected = [F.col(user_col), F.col(item_col)]
-    if with_rating:
-        fields.append(T.StructField("r", T.DoubleType(), False))
-        selected.append(F.col(rating_col).cast("double").alias(rating_col))
-
-    def code(batches):
-        prepare_worker()
-        f = ModelFiles(root)
-        users = _index_of(f, "user_ids", user_col)
-        items = _index_of(f, "item_ids", item_col)
-        for batch in batches:
-            arrays = [
-                pa.array(_codes(users, batch.column(user_col))),
-                pa.array(_codes(items, batch.column(item_col))),
-            ]
-            if with_rating:
-                arrays.append(batch.column(rating_col))
-            yield pa.RecordBatch.from_arrays(arrays, names=["u", "i", "r"][: len(arrays)])
-
-    return df.select(*selected).mapInArrow(code, T.StructType(fields))
-
-
-_INDEXES: dict = {}
-
-
-def _index_of(files: ModelFiles, name: str, column: str):
-    """The id map ``name`` of ``files`` as a pandas Index, cached per process."""
-    import pandas as pd
-
-    path = files.root / f"{name}.npy"
-    key = (str(path), path.stat().st_mtime_ns)
-    index = _INDEXES.get(key)
-    if index is None:
-        values = files.array(name)
-        index = pd.Index(
-            values.astype(object) if values.dtype.kind == "U" else np.asarray(values), name=column
-        )
-        if len(_INDEXES) > 8:
-            _INDEXES.clear()
-        _INDEXES[key] = index
-    return index
-
-
-def _raw(index, codes: np.ndarray) -> pa.Array:
-    values = index.to_numpy()[codes]
-    if values.dtype == object:
-        return pa.array(values.astype(str), pa.string())
-    return pa.array(values.astype(np.int64))
 
 
 def _arrow_type(spark_type):
