@@ -222,6 +222,24 @@ def test_to_local_and_save_load(sp, ratings_df, ratings_pdf, tmp_path):
         sp.load(tmp_path)
 
 
+def test_temporary_model_folders_are_removed_at_exit(sp, ratings_df, tmp_path):
+    from fastrec.spark import base
+
+    model = sp.Bias().fit(ratings_df)
+    assert str(model.files_.root) in base._OWNED_DIRS
+    kept = sp.Bias().fit(ratings_df, work_dir=tmp_path / "mine")
+    assert str(kept.files_.root) not in base._OWNED_DIRS  # a given work_dir is never removed
+    removable = sp.Bias().fit(ratings_df)
+    root = str(removable.files_.root)
+    # run the exit hook on this one folder only (the others belong to the rest of the run)
+    saved, base._OWNED_DIRS[:] = list(base._OWNED_DIRS), [root]
+    try:
+        base._remove_owned_dirs()
+    finally:
+        base._OWNED_DIRS[:] = [p for p in saved if p != root]
+    assert not removable.files_.root.exists() and model.files_.root.exists()
+
+
 def test_real_data_bias_matches_single_machine(sp, spark, ml_small_2016_path):
     pdf = pd.read_csv(ml_small_2016_path)[["userId", "movieId", "rating"]]
     df = spark.createDataFrame(pdf)

@@ -23,6 +23,7 @@ the same way for every model:
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import tempfile
@@ -138,7 +139,8 @@ class SparkRecommender:
         work_dir : path or None
             The model's directory (its memory-mapped arrays), which every executor must be
             able to read; ``None``: a new folder under the driver's temporary folder (right for
-            ``local[*]`` and a single machine). Removed by nothing: :meth:`save` copies it.
+            ``local[*]`` and a single machine), removed when the Python process exits
+            (:meth:`save` keeps a copy). A given ``work_dir`` is never removed.
         rating_scale : (lo, hi) or None
             The rating scale predictions are clipped to; ``None``: the ratings' min and max.
         """
@@ -146,11 +148,7 @@ class SparkRecommender:
         stats = check_ratings(df, columns, f"{type(self).__name__}.fit")
         spark = df.sparkSession
         t0 = time.perf_counter()
-        root = (
-            Path(work_dir)
-            if work_dir is not None
-            else Path(tempfile.mkdtemp(prefix="fastrec-spark-"))
-        )
+        root = _model_dir(work_dir)
         files = ModelFiles(root)
         user_ids, item_ids = distinct_ids(df, user_col), distinct_ids(df, item_col)
         files.write_array("user_ids", user_ids.to_numpy())
@@ -421,15 +419,13 @@ def load(path, *, work_dir=None) -> SparkRecommender:
     cls = _REGISTRY.get(meta["model"])
     if cls is None:
         raise ValueError(f"{src}: unknown model class {meta['model']!r}")
-    root = (
-        Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="fastrec-spark-"))
-    )
+    params = dict(meta["params"])
+    model = cls(**params)
+    root = _model_dir(work_dir)
     files = ModelFiles(root)
     for part in sorted(src.glob("*.parquet")):
         files.write_array(part.stem, _table_array(pq.read_table(part)))
     files.write_meta(meta)
-    params = dict(meta["params"])
-    model = cls(**params)
     model.files_ = files
     model.columns_ = Columns(**meta["columns"])
     model.train_df_ = None
@@ -437,6 +433,30 @@ def load(path, *, work_dir=None) -> SparkRecommender:
 
 
 # ---------------------------------------------------------------- helpers
+#: The temporary model folders this process made, removed when it exits.
+_OWNED_DIRS: list[str] = []
+
+
+def _remove_owned_dirs() -> None:
+    for path in _OWNED_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+    _OWNED_DIRS.clear()
+
+
+atexit.register(_remove_owned_dirs)
+
+
+def _model_dir(work_dir) -> Path:
+    """The model's directory: ``work_dir``, or a new temporary folder, removed when the
+    Python process exits. Not earlier: a lazy DataFrame from ``predict`` reads it until it is
+    computed, even after the model object itself is gone."""
+    if work_dir is not None:
+        return Path(work_dir)
+    root = tempfile.mkdtemp(prefix="fastrec-spark-")
+    _OWNED_DIRS.append(root)
+    return Path(root)
+
+
 def _default_blocks(spark) -> int:
     """Spark's shuffle partitions (``spark.sql.shuffle.partitions``)."""
     try:
