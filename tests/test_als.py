@@ -1,5 +1,6 @@
 """ALS: the half-sweep kernel against numpy.linalg.solve per row, and the model's behaviour."""
 
+import dataclasses
 import logging
 
 import numba
@@ -165,3 +166,92 @@ def test_post_split_rmse(ml_small_2016):
     # Measured 0.874298; the issue asks for no worse than 0.01 above biased SGD MF.
     assert score < SURPRISE_SVD_POST_RMSE + 0.01
     assert score < 0.876
+
+
+# ------------------------------------------------------------------------------ reg="auto"
+def _shape(n_users, n_ratings):
+    """A synthetic set of 500 items shaped like ml-100k, with these numbers of users and
+    ratings."""
+    base = fastrec.datasets.SHAPES["ml-100k"]
+    return dataclasses.replace(
+        base, name=f"{n_users}x500", n_users=n_users, n_items=500, n_ratings=n_ratings
+    )
+
+
+@pytest.fixture(scope="module")
+def auto_small():
+    """16,000 ratings: about 40 per user."""
+    ratings = fastrec.datasets.synthetic(_shape(400, 16_000), seed=0)
+    return fastrec.train_test_split(ratings, test_size=0.2, seed=7)
+
+
+def test_auto_penalty_falls_as_the_data_grows(auto_small):
+    large = fastrec.datasets.synthetic(_shape(4_000, 320_000), seed=0)
+    train_large, _ = fastrec.train_test_split(large, test_size=0.2, seed=7)
+    small = ALS(n_factors=10, reg="auto").fit(auto_small[0])
+    big = ALS(n_factors=10, reg="auto").fit(train_large)
+    assert big.reg_ < small.reg_ / 2
+    for model in (small, big):
+        path = model.reg_path_
+        assert len(path["reg"]) == len(path["validation_rmse"]) == len(path["seconds"]) >= 3
+        assert path["reg"][0] == 0.09  # the default first
+        # the chosen penalty lies within half a grid step of the best one tried
+        best = path["reg"][int(np.argmin(path["validation_rmse"]))]
+        assert best * 2**-0.25 - 1e-12 <= model.reg_ <= best * 2**0.25 + 1e-12
+
+
+def test_auto_reads_only_the_training_ratings(auto_small):
+    train, test = auto_small
+    model = ALS(n_factors=10, reg="auto").fit(train)
+    # the training rows alone, with id maps of their own (no test-only ids) and shuffled:
+    # the same held-out pairs (keyed by ids), the same path, the same model
+    frame = train.to_frame().sample(frac=1.0, random_state=1).reset_index(drop=True)
+    alone = ALS(n_factors=10, reg="auto").fit(fastrec.Ratings.from_frame(frame))
+    assert alone.reg_ == pytest.approx(model.reg_, rel=1e-9)
+    assert alone.reg_path_["reg"] == model.reg_path_["reg"]
+    np.testing.assert_allclose(
+        alone.reg_path_["validation_rmse"], model.reg_path_["validation_rmse"], rtol=1e-9
+    )
+    np.testing.assert_allclose(alone.predict(test), model.predict(test), rtol=1e-9, atol=1e-9)
+    # the test ratings play no part: other test ratings, the same fit
+    ratings = fastrec.datasets.synthetic(_shape(400, 16_000), seed=0)
+    changed = ratings.subset(np.arange(len(ratings)))
+    mask = np.random.RandomState(7).rand(len(ratings)) < 0.8  # train_test_split's mask
+    changed.ratings[~mask] = 1.0
+    again = ALS(n_factors=10, reg="auto").fit(changed.subset(mask))
+    assert again.reg_ == model.reg_
+    np.testing.assert_array_equal(again.user_factors_, model.user_factors_)
+
+
+def test_auto_is_deterministic_whatever_the_threads(auto_small):
+    train, test = auto_small
+    a = ALS(n_factors=10, reg="auto", seed=2).fit(train)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        b = ALS(n_factors=10, reg="auto", seed=2).fit(train)
+    finally:
+        numba.set_num_threads(before)
+    assert a.reg_ == b.reg_ and a.reg_path_["validation_rmse"] == b.reg_path_["validation_rmse"]
+    np.testing.assert_array_equal(a.predict(test), b.predict(test))
+
+
+def test_fixed_penalty_records_it_and_no_path(split):
+    model = ALS(n_iter=2, reg=0.2).fit(split[0])
+    assert model.reg_ == 0.2 and model.reg_path_ == {}
+
+
+@pytest.mark.parametrize("value", ["Auto", "best", 0.0, -0.1, float("nan"), None])
+def test_reg_must_be_positive_or_auto(split, value):
+    with pytest.raises(ValueError, match=r"ALS: reg must be a finite number > 0 or one of 'auto'"):
+        ALS(reg=value).fit(split[0])
+
+
+def test_auto_is_scale_free(auto_small):
+    train, test = auto_small
+    model = ALS(n_factors=10, reg="auto").fit(train)
+    scaled = train.subset(np.arange(len(train)))
+    scaled.ratings = 4.0 * scaled.ratings - 12.0  # 1..5 stars -> -8..8
+    other = ALS(n_factors=10, reg="auto").fit(scaled)
+    assert other.reg_ == pytest.approx(model.reg_, rel=1e-9)
+    np.testing.assert_allclose(other.predict(test), 4.0 * model.predict(test) - 12.0, atol=1e-8)

@@ -8,13 +8,49 @@ import time
 import numpy as np
 
 from ..data import Ratings
-from ..kernels.als import row_squared_errors, solve_biased_rows
+from ..kernels.als import predict_biased_pairs, row_squared_errors, solve_biased_rows
+from ..kernels.keyed import keyed_normals, keyed_uniform, pair_keys
+from ..keys import id_keys
 from ..memory import require
 from ._biased_factors import BiasedFactorModel
 from ._common import TrainingLog, rating_spread
-from ._params import FACTOR_PARAMS, Bool, Int, Real
+from ._params import FACTOR_PARAMS, Bool, Int, OneOf, Real
 
 log = logging.getLogger(__name__)
+
+# reg="auto" (see ALS's docstring): the share of the training ratings held out, keyed by
+# (user id, item id, seed); the penalty grid AUTO_CENTER * AUTO_RATIO**j, searched from the
+# default outwards (at most AUTO_MAX_STEPS penalties); the alternations per penalty after the
+# first, warm-started from the neighbouring penalty's factors; the alternations of the refit on
+# all the training ratings, warm-started from the chosen penalty's factors (at most n_iter).
+AUTO_VALIDATION = 0.1
+AUTO_CENTER, AUTO_RATIO, AUTO_MAX_STEPS = 0.09, 2**-0.5, 8
+AUTO_WARM_ITERS = 2
+AUTO_REFIT_ITERS = 3
+
+
+class _Standardised:
+    """One training set's standardised ratings ``(r - mu) / s`` in both orientations, and its
+    rating counts per user and item (float64)."""
+
+    def __init__(self, ratings: Ratings, mu: float, spread: float):
+        csr, csc = ratings.csr, ratings.csc
+        self.csr = (csr.indptr, csr.indices, (csr.data - mu) / spread)
+        self.csc = (csc.indptr, csc.indices, (csc.data - mu) / spread)
+        self.user_counts = ratings.user_counts().astype(np.float64)
+        self.item_counts = ratings.item_counts().astype(np.float64)
+
+
+class _State:
+    """The factors and biases of both sides, in standardised units."""
+
+    def __init__(self, users, items, user_bias, item_bias):
+        self.users, self.items, self.user_bias, self.item_bias = users, items, user_bias, item_bias
+
+    def copy(self) -> _State:
+        return _State(
+            self.users.copy(), self.items.copy(), self.user_bias.copy(), self.item_bias.copy()
+        )
 
 
 class ALS(BiasedFactorModel):
@@ -38,11 +74,17 @@ class ALS(BiasedFactorModel):
     last iteration the biases are multiplied by ``s`` and the factors by ``sqrt(s)``: the
     fitted attributes are in rating units and ``pred`` is the formula above.
 
-    Update rules: item factors start as ``N(0, init_std^2)`` draws from ``seed``, all biases
-    at 0; each of the ``n_iter`` iterations then solves exactly, for every user (in
-    parallel), the ``(k + 1)``-dimensional ridge regression of ``z_ui - b_i`` on
-    ``[y_i, 1]`` that gives ``[x_u, b_u]`` (a Cholesky factorization of the normal equations),
-    then the same for every item with the users fixed (see
+    Update rules: the item factors start as
+    ``init_std * keyed_normals(seed, id_keys(item_index_), k)``, row ``i`` a standard normal
+    vector that depends only on ``seed`` and item ``i``'s raw id (:mod:`fastrec.keys`,
+    :mod:`fastrec.kernels.keyed`: splitmix64 words from ``mix(seed + G) ^ key(id)``,
+    Box-Muller), not on the item's position, so a distributed fit (``fastrec.spark``) that
+    keys its blocks by the same ids starts from the same factors whatever the partitioning;
+    items without training ratings start (and stay) at 0, users and all biases at 0. Each of
+    the ``n_iter`` iterations then solves exactly, for every user (in parallel), the
+    ``(k + 1)``-dimensional ridge regression of ``z_ui - b_i`` on ``[y_i, 1]`` that gives
+    ``[x_u, b_u]`` (a Cholesky factorization of the normal equations), then the same for
+    every item with the users fixed (see
     :func:`fastrec.kernels.als.solve_biased_rows`). Each half-step minimises the objective
     over its block, so the objective (``history_["loss"]``) never increases. Every row writes
     its own output, so the result is the same for a given ``seed`` whatever the number of
@@ -65,13 +107,31 @@ class ALS(BiasedFactorModel):
     defaults (rank 10, ``regParam`` 0.1, no biases) differ; ``ALS(n_factors=10, reg=0.1)``
     is the closest biased counterpart.
 
+    Penalty chosen in ``fit`` (``reg="auto"``, opt-in): since the best penalty falls as the
+    data grows, ``fit`` can choose it on a slice of the training ratings, never on a test set
+    (``fit`` sees only the training ratings). It holds out the pairs with
+    ``keyed_uniform(seed, pair_keys(key(user id), key(item id))) < 0.1`` (about 10%, the same
+    pairs whatever the order of the rows or the partitioning) and fits the rest along the grid
+    ``0.09 * 2**(-j/2)``: the default 0.09 first (``n_iter`` alternations from the start
+    above), then one step smaller, else one step larger, and on in the direction that
+    improved while the RMSE on the held-out pairs falls (pairs whose user or item has no
+    rating left in the fit part are not scored: their fallback does not depend on the
+    penalty), at most 8 penalties; each after the first takes 2 alternations warm-started
+    from its neighbour's factors. The chosen ``reg_`` is the vertex of the parabola through
+    the best penalty's RMSE and its two neighbours' (in steps of ``log reg``, so within half
+    a step of the best); the model is then refitted on all the training ratings with it, in
+    ``min(3, n_iter)`` alternations warm-started from the best penalty's factors (an item
+    whose ratings were all held out from its keyed start). The user guide's "Choosing the
+    defaults" page measures it against the default on four data sets and synthetic shapes.
+
     Parameters
     ----------
     n_factors : int, default 100
     n_iter : int, default 10
         Alternations (one user half-step plus one item half-step each).
-    reg : float, default 0.09
-        L2 penalty of the factors (per rating when ``weighted``).
+    reg : float or "auto", default 0.09
+        L2 penalty of the factors (per rating when ``weighted``); ``"auto"``: chosen in
+        ``fit`` on a slice of the training ratings (above).
     reg_bias : float, default 0.1
         L2 penalty of the biases (per rating when ``weighted``).
     weighted : bool, default True
@@ -88,25 +148,39 @@ class ALS(BiasedFactorModel):
     user_bias_ : float64[n_users], item_bias_ : float64[n_items]
         Zero for codes without training ratings.
     history_ : dict of lists of float
-        ``loss``: the objective above (standardised units) after each iteration;
-        ``seconds``: its wall time.
+        ``loss``: the objective above (standardised units, at ``reg_``) after each
+        iteration (with ``reg="auto"``: of the refit); ``seconds``: its wall time.
+    reg_ : float
+        The penalty of the fitted factors: ``reg``, or the one ``reg="auto"`` chose.
+    reg_path_ : dict of lists of float
+        With ``reg="auto"``, each penalty tried on the fit part, in the order tried:
+        ``reg``, ``validation_rmse`` (on the held-out pairs, rating units) and ``seconds``;
+        empty otherwise.
     fallback_ : Bias
     """
 
     _parameter_constraints = {
         **FACTOR_PARAMS,
         "n_iter": [Int(1)],
-        "reg": [Real(0, open_low=True)],
+        "reg": [Real(0, open_low=True), OneOf("auto")],
         "reg_bias": [Real(0)],
         "weighted": [Bool()],
     }
-    _fitted_state = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "history_")
+    _fitted_state = (
+        "user_factors_",
+        "item_factors_",
+        "user_bias_",
+        "item_bias_",
+        "history_",
+        "reg_",
+        "reg_path_",
+    )
 
     def __init__(
         self,
         n_factors: int = 100,
         n_iter: int = 10,
-        reg: float = 0.09,
+        reg: float | str = 0.09,
         reg_bias: float = 0.1,
         weighted: bool = True,
         init_std: float = 0.1,
@@ -120,66 +194,137 @@ class ALS(BiasedFactorModel):
         k = int(self.n_factors)
         n_users, n_items = train.n_users, train.n_items
         # factors and biases of both sides, the CSR and CSC copies of the ratings and their
-        # standardised values
+        # standardised values; reg="auto" holds up to five sets of factors at once and a copy
+        # of the ratings for the fit part (its rows, CSR, CSC and standardised values)
+        auto = self.reg == "auto"
         require(
-            8 * (n_users + n_items) * (k + 2) + 40 * len(train),
+            8 * (n_users + n_items) * (k + 2) * (5 if auto else 1)
+            + (104 if auto else 40) * len(train),
             f"ALS with n_factors={k} on {n_users} users x {n_items} items",
             "lower n_factors",
         )
-        csr, csc = train.csr, train.csc
         mu, spread = self.global_mean_, rating_spread(train.ratings)
-        z_csr, z_csc = (csr.data - mu) / spread, (csc.data - mu) / spread  # mean 0, spread 1
-        rng = np.random.default_rng(self.seed)
-        items = rng.normal(0.0, float(self.init_std), size=(n_items, k))
-        items[train.item_counts() == 0] = 0.0
-        users = np.zeros((n_users, k))
-        user_bias, item_bias = np.zeros(n_users), np.zeros(n_items)
-        args = (float(self.reg), float(self.reg_bias), bool(self.weighted))
-        n_users_train = train.user_counts().astype(np.float64)
-        n_items_train = train.item_counts().astype(np.float64)
-        training = TrainingLog("ALS", int(self.n_iter), "iteration", self.show_progress, log)
-        for it in range(int(self.n_iter)):
+        whole = _Standardised(train, mu, spread)
+        # Keyed by item id, not drawn by position: the same item starts from the same vector
+        # whatever the order of the items or how they are split among workers (fastrec.spark).
+        start = float(self.init_std) * keyed_normals(int(self.seed), id_keys(train.item_index), k)
+        start[whole.item_counts == 0] = 0.0
+        state = _State(np.zeros((n_users, k)), start, np.zeros(n_users), np.zeros(n_items))
+        n_iter = int(self.n_iter)
+        if auto:
+            self.reg_, self.reg_path_, state, n_iter = self._choose_reg(train, mu, spread, state)
+        else:
+            self.reg_, self.reg_path_ = float(self.reg), {}
+        training = TrainingLog("ALS", n_iter, "iteration", self.show_progress, log)
+        for it in range(n_iter):
             t0 = time.perf_counter()
-            failed = solve_biased_rows(
-                csr.indptr, csr.indices, z_csr, items, item_bias, 0.0, *args, users, user_bias
-            )
-            failed += solve_biased_rows(
-                csc.indptr, csc.indices, z_csc, users, user_bias, 0.0, *args, items, item_bias
-            )
-            if failed:
-                raise FloatingPointError(
-                    f"ALS: {failed} rows had a singular system in iteration {it + 1}; "
-                    "the ratings or factors hold non-finite values"
-                )
-            loss = self._objective(
-                (csr.indptr, csr.indices, z_csr),
-                users,
-                items,
-                user_bias,
-                item_bias,
-                n_users_train,
-                n_items_train,
-            )
-            training.record(time.perf_counter() - t0, loss=loss)
+            self._sweep(whole, state, self.reg_, it)
+            training.record(time.perf_counter() - t0, loss=self._objective(whole, state))
         self.history_ = training.close()
         # Back to rating units: the biases scale with the ratings, each factor with its root.
         root = np.sqrt(spread)
-        users *= root
-        items *= root
-        self.user_factors_, self.item_factors_ = users, items
-        self.user_bias_, self.item_bias_ = user_bias * spread, item_bias * spread
+        self.user_factors_, self.item_factors_ = state.users * root, state.items * root
+        self.user_bias_, self.item_bias_ = state.user_bias * spread, state.item_bias * spread
 
-    def _objective(self, z, users, items, user_bias, item_bias, n_users_train, n_items_train):
-        """The objective in standardised units; ``z``: the CSR arrays of the standardised
-        ratings."""
-        sse = row_squared_errors(*z, users, items, user_bias, item_bias, 0.0).sum()
-        su = n_users_train if self.weighted else (n_users_train > 0).astype(np.float64)
-        si = n_items_train if self.weighted else (n_items_train > 0).astype(np.float64)
-        penalty = self.reg * (su @ np.einsum("ij,ij->i", users, users)) + self.reg * (
-            si @ np.einsum("ij,ij->i", items, items)
+    def _sweep(self, data: _Standardised, state: _State, reg: float, it: int) -> None:
+        """One alternation: every user's ``[x_u, b_u]``, then every item's, solved exactly."""
+        args = (float(reg), float(self.reg_bias), bool(self.weighted))
+        s = state
+        failed = solve_biased_rows(
+            *data.csr, s.items, s.item_bias, 0.0, *args, s.users, s.user_bias
         )
-        penalty += self.reg_bias * (su @ user_bias**2 + si @ item_bias**2)
+        failed += solve_biased_rows(
+            *data.csc, s.users, s.user_bias, 0.0, *args, s.items, s.item_bias
+        )
+        if failed:
+            raise FloatingPointError(
+                f"ALS: {failed} rows had a singular system in iteration {it + 1}; "
+                "the ratings or factors hold non-finite values"
+            )
+
+    def _objective(self, data: _Standardised, s: _State) -> float:
+        """The objective in standardised units, at ``self.reg_``."""
+        sse = row_squared_errors(*data.csr, s.users, s.items, s.user_bias, s.item_bias, 0.0).sum()
+        su = data.user_counts if self.weighted else (data.user_counts > 0).astype(np.float64)
+        si = data.item_counts if self.weighted else (data.item_counts > 0).astype(np.float64)
+        penalty = self.reg_ * (su @ np.einsum("ij,ij->i", s.users, s.users)) + self.reg_ * (
+            si @ np.einsum("ij,ij->i", s.items, s.items)
+        )
+        penalty += self.reg_bias * (su @ s.user_bias**2 + si @ s.item_bias**2)
         return float(sse + penalty)
+
+    def _choose_reg(self, train: Ratings, mu: float, spread: float, start: _State):
+        """reg="auto": the penalty with the lowest RMSE on a slice held out of ``train``.
+
+        Returns the chosen penalty, the path (see ``reg_path_``), and the state the refit on
+        all of ``train`` starts from, with its number of alternations.
+        """
+        user_keys = id_keys(train.user_index)[train.user_codes]
+        item_keys = id_keys(train.item_index)[train.item_codes]
+        held = keyed_uniform(int(self.seed), pair_keys(user_keys, item_keys)) < AUTO_VALIDATION
+        data = _Standardised(train.subset(~held), mu, spread)
+        # scored on the held-out pairs whose user and item both keep ratings in the fit part
+        # (the others get the Bias fallback, the same for every penalty)
+        vu, vi = train.user_codes[held], train.item_codes[held]
+        keep = (data.user_counts[vu] > 0) & (data.item_counts[vi] > 0)
+        vu, vi = vu[keep], vi[keep]
+        vz = (train.ratings[held][keep] - mu) / spread
+        lo, hi = (np.asarray(self.rating_range_) - mu) / spread
+        first = start.copy()
+        first.items[data.item_counts == 0] = 0.0
+        errors, states, order, seconds = {}, {}, [], []
+        bar = TrainingLog("ALS reg='auto'", AUTO_MAX_STEPS, "penalty", self.show_progress, log)
+
+        def visit(j: int, state: _State, n_iter: int) -> float:
+            """Fit penalty ``j`` of the grid from a copy of ``state``; its validation RMSE."""
+            t0 = time.perf_counter()
+            state = state.copy()
+            for it in range(n_iter):
+                self._sweep(data, state, AUTO_CENTER * AUTO_RATIO**j, it)
+            pred = np.zeros(len(vu))
+            predict_biased_pairs(
+                vu, vi, state.users, state.items, state.user_bias, state.item_bias, 0.0, pred
+            )
+            errors[j] = float(np.sqrt(np.mean((np.clip(pred, lo, hi) - vz) ** 2))) * spread
+            states[j] = state
+            order.append(j)
+            seconds.append(time.perf_counter() - t0)
+            bar.record(seconds[-1], reg=AUTO_CENTER * AUTO_RATIO**j, validation_rmse=errors[j])
+            return errors[j]
+
+        # The default first, fully; then one step down, else one step up, and on in the
+        # direction that improved until the RMSE stops falling: a bracketed minimum.
+        visit(0, first, int(self.n_iter))
+        direction = 0
+        for step in (1, -1):
+            if visit(step, states[0], AUTO_WARM_ITERS) < errors[0]:
+                direction = step
+                break
+        here = direction
+        while direction and len(order) < AUTO_MAX_STEPS:
+            if visit(here + direction, states[here], AUTO_WARM_ITERS) >= errors[here]:
+                break
+            del states[here]  # superseded by a better neighbour: keep memory to a few states
+            here += direction
+        bar.close()
+        best = min(errors, key=errors.get)
+        shift = 0.0
+        if best - 1 in errors and best + 1 in errors:
+            # the vertex of the parabola through the minimum and its neighbours, in grid steps
+            # (equal steps of log(reg)); within half a step of the minimum
+            f0, f1, f2 = errors[best - 1], errors[best], errors[best + 1]
+            curvature = f0 - 2.0 * f1 + f2
+            shift = 0.5 * (f0 - f2) / curvature if curvature > 0 else 0.0
+        path = {
+            "reg": [AUTO_CENTER * AUTO_RATIO**j for j in order],
+            "validation_rmse": [errors[j] for j in order],
+            "seconds": seconds,
+        }
+        warm = states[best]
+        fresh = data.item_counts == 0  # items whose ratings were all held out: keyed start
+        warm.items[fresh] = start.items[fresh]
+        chosen = float(AUTO_CENTER * AUTO_RATIO ** (best + shift))
+        return chosen, path, warm, min(AUTO_REFIT_ITERS, int(self.n_iter))
 
     # --------------------------------------------------------- predicting
     def _user_vectors(self) -> np.ndarray:
