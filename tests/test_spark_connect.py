@@ -58,7 +58,7 @@ _SCRIPT = textwrap.dedent(
 def test_models_run_under_spark_connect(spark_runtime):
     import fastrec.spark as fs
 
-    models = [name for name in ("Bias", "ALS", "BiasedMF") if hasattr(fs, name)]
+    models = [name for name in ("Bias", "ALS", "BiasedMF", "ItemKNN") if hasattr(fs, name)]
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
     run = subprocess.run(
         [sys.executable, "-c", _SCRIPT % {"models": models}],

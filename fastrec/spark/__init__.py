@@ -26,12 +26,14 @@ from .base import SparkRecommender, load
 from .bias import Bias
 from .evaluate import evaluate_all
 from .frame import Columns, check_ratings, train_test_split
+from .knn import ItemKNN
 from .mllib import MLlibALS
 from .session import local_session
 
 __all__ = [
     "Bias",
     "Columns",
+    "ItemKNN",
     "MLlibALS",
     "SparkRecommender",
     "check_ratings",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 __all__ = ["ModelFiles", "prepare_worker"]
 
@@ -140,6 +141,9 @@ def assemble_local(files: ModelFiles, meta: dict, with_seen):
         setattr(model, name, value)
     for name in meta["state_arrays"]:
         setattr(model, name, files.array(f"state.{name}"))
+    for name, shape in meta.get("state_sparse", {}).items():
+        parts = (files.array(f"state.{name}.{p}") for p in ("data", "indices", "indptr"))
+        setattr(model, name, sp.csr_array(tuple(parts), shape=tuple(shape)))
     fb = meta.get("fallback")
     if fb is None:
         model.fallback_ = None
