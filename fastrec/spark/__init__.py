@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'fastrec.spark needs pyspark: pip install "fastrec[spark]" (pyspark >= 4.1, Java 17)'
     ) from exc
 
+from .als import ALS
 from .base import SparkRecommender, load
 from .bias import Bias
 from .evaluate import evaluate_all
@@ -31,6 +32,7 @@ from .mllib import MLlibALS
 from .session import local_session
 
 __all__ = [
+    "ALS",
     "Bias",
     "Columns",
     "ItemKNN",
