@@ -271,6 +271,15 @@ def summarize(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _shown_args(argv) -> list[str]:
+    """The command-line arguments without ``--out``'s path (no machine path in a table)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--out" in args:
+        at = args.index("--out")
+        del args[at : at + 2]
+    return args
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", nargs="+", default=["ml-1m"])
@@ -294,7 +303,7 @@ def main(argv=None) -> int:
     header = (
         f"fastrec.spark benchmark, {started}, local[{args.cores}], "
         f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}; "
-        f"command: python benchmarks/spark_scale.py {' '.join(argv or sys.argv[1:])}"
+        f"command: python benchmarks/spark_scale.py {' '.join(_shown_args(argv))}"
     )
     print("\n" + header + "\n\n" + table)
     if args.out:
