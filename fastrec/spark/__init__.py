@@ -25,6 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .als import ALS
 from .base import SparkRecommender, load
 from .bias import Bias
+from .evaluate import default_models as spark_models
 from .evaluate import evaluate_all
 from .frame import Columns, check_ratings, train_test_split
 from .knn import ItemKNN
@@ -45,14 +46,3 @@ __all__ = [
     "spark_models",
     "train_test_split",
 ]
-
-
-def spark_models() -> list:
-    """One of each model, default parameters (``MLlibALS`` at rank 50, regParam 0.1)."""
-    found = [Bias()]
-    for name in ("ALS", "BiasedMF", "ItemKNN"):
-        cls = globals().get(name)
-        if cls is not None:
-            found.append(cls())
-    found.append(MLlibALS(n_factors=50, reg=0.1))
-    return found

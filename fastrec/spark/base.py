@@ -182,7 +182,7 @@ class SparkRecommender:
             fallback = template._fallback_model()
             meta_fallback = None
             if fallback is not None:
-                from .bias import fit_bias_arrays
+                from .bias_sums import fit_bias_arrays
 
                 fb_state = fit_bias_arrays(coded, context, **fallback.get_params())
                 for name, value in fb_state.items():

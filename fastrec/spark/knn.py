@@ -260,7 +260,7 @@ def _fallback_biases(coded: DataFrame, context: FitContext):
     try:
         return files.array("fallback.user_bias_"), files.array("fallback.item_bias_")
     except FileNotFoundError:
-        from .bias import fit_bias_arrays
+        from .bias_sums import fit_bias_arrays
 
         state = fit_bias_arrays(coded, context)
         return state["user_bias_"], state["item_bias_"]
