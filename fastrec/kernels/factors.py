@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .keyed import _GAMMA, _mix, _seed_state
+
 # --------------------------------------------------------------------------- SVD
 
 
@@ -132,17 +134,51 @@ def predict_biased_at(
         out[j] = acc
 
 
-@njit(cache=True)
-def arrange_blocks(users, items, ratings, order, user_group, item_group, n_blocks):
-    """Ratings regrouped into the ``n_blocks x n_blocks`` blocks of a stratified SGD epoch.
+@njit(cache=True, parallel=True)
+def rating_order_keys(seed, user_keys, item_keys, users, items):
+    """The 64-bit sort key of each rating in the stratified SGD schedule, a function of
+    ``(seed, user id, item id)`` only.
+
+    ``out[p] = mix((mix(seed + G) ^ pair) + G)`` with ``pair = mix(mix(user_keys[users[p]] + G)
+    ^ item_keys[items[p]])``: the first word of the keyed stream of the pair's key
+    (:func:`fastrec.kernels.keyed.pair_keys`), whose top 53 bits are
+    :func:`~fastrec.kernels.keyed.keyed_uniform` ``(seed, pair_keys(uk, ik))``. A bijection of
+    the pair key, so distinct (user, item) pairs collide only if their 64-bit pair keys do.
+
+    Parameters
+    ----------
+    seed : int
+    user_keys : uint64[n_users], item_keys : uint64[n_items]  (:func:`fastrec.keys.id_keys`)
+    users, items : int32[n]  codes into the key arrays
+
+    Returns
+    -------
+    uint64[n]
+    """
+    base = _seed_state(seed)
+    n = users.shape[0]
+    out = np.empty(n, dtype=np.uint64)
+    for p in prange(n):
+        pair = _mix(_mix(user_keys[users[p]] + _GAMMA) ^ item_keys[items[p]])
+        out[p] = _mix((base ^ pair) + _GAMMA)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def arrange_blocks(users, items, ratings, sort_keys, user_group, item_group, n_blocks):
+    """Ratings regrouped into the ``n_blocks x n_blocks`` blocks of a stratified SGD epoch,
+    each block in increasing order of ``sort_keys``.
 
     Rating ``p`` lies in block ``(user_group[users[p]], item_group[items[p]])``. Within a
-    block, ratings keep the order in which ``order`` lists them (a shuffle, for SGD).
+    block the ratings are sorted by ``sort_keys`` (:func:`rating_order_keys`), equal keys by
+    ``(user, item, rating)``: the result depends on the set of ratings, never on the order in
+    which they come, so a worker that holds one block's rows in any order arranges them as one
+    machine does. Blocks are sorted on parallel threads.
 
     Parameters
     ----------
     users, items : int32[n], ratings : float64[n]
-    order : int64[n]  a permutation of ``range(n)``
+    sort_keys : uint64[n]
     user_group : int32[n_users], item_group : int32[n_items]  values in ``[0, n_blocks)``
     n_blocks : int
 
@@ -163,15 +199,73 @@ def arrange_blocks(users, items, ratings, order, user_group, item_group, n_block
     block_users = np.empty(n, dtype=np.int32)
     block_items = np.empty(n, dtype=np.int32)
     block_ratings = np.empty(n, dtype=np.float32)
-    for q in range(n):
-        p = order[q]
+    block_keys = np.empty(n, dtype=np.uint64)
+    for p in range(n):
         b = user_group[users[p]] * n_blocks + item_group[items[p]]
         dest = fill[b]
         fill[b] += 1
         block_users[dest] = users[p]
         block_items[dest] = items[p]
         block_ratings[dest] = ratings[p]
+        block_keys[dest] = sort_keys[p]
+    for b in prange(n_cells):
+        _sort_block(
+            block_ptr[b], block_ptr[b + 1], block_keys, block_users, block_items, block_ratings
+        )
     return block_ptr, block_users, block_items, block_ratings
+
+
+@njit(cache=True)
+def _sort_block(start, end, keys, users, items, ratings):
+    """Sort positions ``start:end`` of the four arrays by ``(keys, users, items, ratings)``.
+
+    The keys are 64-bit hashes, close to uniform: a counting sort on their top
+    ``ceil(log2(m))`` bits deals the ``m`` ratings into about ``m`` buckets, and an insertion
+    sort puts each bucket (about one rating) in order; linear time in practice, and exact
+    for any keys (equal keys only cost time).
+    """
+    m = end - start
+    if m < 2:
+        return
+    bits = 1
+    while (1 << bits) < m:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    ptr = np.zeros((1 << bits) + 1, dtype=np.int64)
+    for p in range(start, end):
+        ptr[np.int64(keys[p] >> shift) + 1] += 1
+    for b in range(1 << bits):
+        ptr[b + 1] += ptr[b]
+    k, u = keys[start:end].copy(), users[start:end].copy()
+    i, r = items[start:end].copy(), ratings[start:end].copy()
+    fill = ptr[:-1].copy()
+    for q in range(m):
+        b = np.int64(k[q] >> shift)
+        d = start + fill[b]
+        fill[b] += 1
+        keys[d], users[d], items[d], ratings[d] = k[q], u[q], i[q], r[q]
+    for b in range(1 << bits):
+        lo, hi = start + ptr[b], start + ptr[b + 1]
+        for a in range(lo + 1, hi):
+            ka, ua, ia, ra = keys[a], users[a], items[a], ratings[a]
+            c = a - 1
+            while c >= lo and _after(keys[c], users[c], items[c], ratings[c], ka, ua, ia, ra):
+                keys[c + 1], users[c + 1], items[c + 1] = keys[c], users[c], items[c]
+                ratings[c + 1] = ratings[c]
+                c -= 1
+            keys[c + 1], users[c + 1], items[c + 1], ratings[c + 1] = ka, ua, ia, ra
+
+
+@njit(cache=True, inline="always")
+def _after(k1, u1, i1, r1, k2, u2, i2, r2):
+    """Whether ``(k1, u1, i1, r1)`` comes after ``(k2, u2, i2, r2)`` (lexicographic)."""
+    if k1 != k2:
+        return k1 > k2
+    if u1 != u2:
+        return u1 > u2
+    if i1 != i2:
+        return i1 > i2
+    return r1 > r2
 
 
 @njit(cache=True, fastmath=True)

@@ -29,12 +29,14 @@ from .evaluate import default_models as spark_models
 from .evaluate import evaluate_all
 from .frame import Columns, check_ratings, train_test_split
 from .knn import ItemKNN
+from .mf import BiasedMF
 from .mllib import MLlibALS
 from .session import local_session
 
 __all__ = [
     "ALS",
     "Bias",
+    "BiasedMF",
     "Columns",
     "ItemKNN",
     "MLlibALS",

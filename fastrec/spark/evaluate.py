@@ -19,16 +19,10 @@ def default_models() -> list:
     from .als import ALS
     from .bias import Bias
     from .knn import ItemKNN
+    from .mf import BiasedMF
     from .mllib import MLlibALS
 
-    found = [Bias(), ALS(), ItemKNN()]
-    try:
-        from .mf import BiasedMF
-    except ImportError:  # pragma: no cover - a build without it
-        pass
-    else:
-        found.insert(2, BiasedMF())
-    return [*found, MLlibALS(n_factors=50, reg=0.1)]
+    return [Bias(), ALS(), BiasedMF(), ItemKNN(), MLlibALS(n_factors=50, reg=0.1)]
 
 
 def evaluate_all(
