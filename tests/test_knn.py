@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -621,6 +622,21 @@ def test_save_and_load_predict_and_recommend_the_same(cls, params, small, tmp_pa
     assert save_model(model, tmp_path / "again.fastrec").read_bytes() == first.read_bytes()
 
 
+def test_shallow_copies_share_what_recommend_all_builds(small):
+    """fastrec.spark scores each block of users on a shallow copy of one model (that block's
+    seen items on it): the transposed rows one copy builds serve the model and every copy."""
+    train, _ = small
+    model = ItemKNN(k=5, keep=10, exact=False).fit(train)  # the form fastrec.spark serves
+    some = train.user_index.to_numpy()[::50]
+    view = copy.copy(model)
+    want = view.recommend_all(n=10, users=some)
+    built = model._built_on_use["reverse_rows"]  # built through the copy, seen by the model
+    pd.testing.assert_frame_equal(model.recommend_all(n=10, users=some), want)
+    assert copy.copy(model)._built_on_use["reverse_rows"] is built  # not rebuilt
+    model._rebuild()  # a refit or a load starts afresh
+    assert model._built_on_use == {}
+
+
 @pytest.mark.parametrize(
     "params, present, absent",
     [
@@ -637,7 +653,7 @@ def test_each_form_declares_what_it_needs(params, present, absent, small):
     assert all(getattr(model, name) is not None for name in present)
     assert all(getattr(model, name) is None for name in absent)
     # Derived structures are rebuilt, not declared.
-    assert "row_dev_" not in state and "_reverse_rows" not in state
+    assert "row_dev_" not in state and "_built_on_use" not in state
     assert (model.row_dev_ is None) == (model.k is None)
 
 

@@ -210,8 +210,11 @@ class NeighborhoodModel(Recommender):
         self._check_state()
         self.row_dev_ = None if self.k is None else transpose(self.list_dev_)
         self._unit_lists = None if self.unit_rows_ is None else transpose(self.unit_rows_)
-        self._deferred_lists = None  # exact=True: (similarity, abs sums), built on first use
-        self._reverse_rows = None  # item-based recommend_all: the stored rows transposed
+        # Built on first use: "deferred_lists" (exact=True: similarity, abs sums) and
+        # "reverse_rows" (item-based recommend_all: the stored rows transposed). A dict, so
+        # that shallow copies share what any of them builds: fastrec.spark scores each block
+        # of users on a copy carrying that block's seen items.
+        self._built_on_use = {}
 
     def _check_state(self) -> None:
         """Refuse a state that does not fit the parameters and the id maps (a loaded file)."""
@@ -268,17 +271,19 @@ class NeighborhoodModel(Recommender):
         self._check_fitted("reading similarity_")
         if self.stored_similarity_ is not None:
             return self.stored_similarity_, self.stored_abs_sum_
-        if self._deferred_lists is None:
-            self._deferred_lists = build_neighbor_lists(
+        built = self._built_on_use
+        if "deferred_lists" not in built:
+            built["deferred_lists"] = build_neighbor_lists(
                 self, self.unit_rows_, self._unit_lists, self.keep_
             )
-        return self._deferred_lists
+        return built["deferred_lists"]
 
     def _available_similarity(self) -> sp.csr_array | None:
         """The stored neighbours if they exist without building anything, else ``None``."""
         if self.stored_similarity_ is not None:
             return self.stored_similarity_
-        return None if self._deferred_lists is None else self._deferred_lists[0]
+        deferred = self._built_on_use.get("deferred_lists")
+        return None if deferred is None else deferred[0]
 
     # --------------------------------------------------------- predicting
     def _predict(self, users, items):

@@ -19,8 +19,8 @@ alone (``exact=False``). Two cases take the base class's per-pair scorer instead
   form (``exact=False``).
 
 The item-based pass walks the stored rows transposed (row ``j``: the items whose stored row
-holds ``j``): built on first use and kept on the model (``_reverse_rows``, derived, reset by
-``_rebuild``, never saved).
+holds ``j``): built on first use and kept on the model (``_built_on_use["reverse_rows"]``,
+derived, reset by ``_rebuild``, never saved, shared by the model's shallow copies).
 """
 
 from __future__ import annotations
@@ -86,15 +86,17 @@ def buffer_bytes(model, n_items: int) -> int:
 
 def reverse_rows(model, sim: sp.csr_array) -> sp.csr_array:
     """The stored rows transposed, sorted: built once per fitted model and kept on it as
-    ``_reverse_rows`` (derived: ``_rebuild`` resets it, ``save`` never stores it)."""
-    if model._reverse_rows is None:
+    ``_built_on_use["reverse_rows"]`` (derived: ``_rebuild`` resets it, ``save`` never stores
+    it; a shallow copy of the model shares it)."""
+    built = model._built_on_use
+    if "reverse_rows" not in built:
         require(
             sim.nnz * BYTES_PER_NEIGHBOR,
             f"recommend_all: the {sim.nnz:,} stored neighbours transposed",
             "fit with a smaller keep",
         )
-        model._reverse_rows = transpose(sim)
-    return model._reverse_rows
+        built["reverse_rows"] = transpose(sim)
+    return built["reverse_rows"]
 
 
 def _one_pass_scorer(model):
