@@ -3,12 +3,14 @@
     python benchmarks/spark_scale.py --shape ml-1m
     python benchmarks/spark_scale.py --shape ml-1m ml-10m --out spark-scale
     python benchmarks/spark_scale.py --shape ml-1m --models Bias ALS --no-mllib
+    python benchmarks/spark_scale.py --shape ml-1m --models ALS ALS-auto
 
 For each synthetic shape (``fastrec.datasets.synthetic``, seed 0, split 80/20 as the post splits,
 seed 7; the same train and test rows for every contestant, read by Spark from parquet files in
 a temporary folder):
 
-- **fit**: each ``fastrec.spark`` model with its defaults (fitted once on a tiny set first, so
+- **fit**: each ``fastrec.spark`` model with its defaults (``ALS-auto``: ``ALS(reg="auto")``,
+  the penalty chosen in the fit on both sides; fitted once on a tiny set first, so
   that the Python workers have their kernels), its single-machine counterpart on the same rows
   (the ratings in memory, the CSR/CSC built inside the timed fit, as Spark has to; its Numba
   kernels compiled on a tiny set first),
@@ -46,7 +48,9 @@ import fastrec
 
 SPARK_MODELS = ("Bias", "ALS", "BiasedMF", "ItemKNN")
 #: Parameters other than the defaults, the same on both sides (ItemKNN on Spark is the k form).
-MODEL_PARAMS = {"ItemKNN": {"k": 40}}
+MODEL_PARAMS = {"ItemKNN": {"k": 40}, "ALS-auto": {"reg": "auto"}}
+#: Contestants that are a class with other parameters (``--models`` name: class name).
+MODEL_CLASSES = {"ALS-auto": "ALS"}
 
 
 class WorkerMemory:
@@ -159,11 +163,12 @@ def run_shape(spark, shape: str, models: list[str], mllib: bool, recommend: bool
             "userId long, movieId long, rating double",
         )
         for name in models:
-            if not hasattr(fs, name):
+            cls = MODEL_CLASSES.get(name, name)
+            if not hasattr(fs, cls):
                 print(f"  fastrec.spark has no {name}; skipped", flush=True)
                 continue
             params = MODEL_PARAMS.get(name, {})
-            local_model = getattr(fastrec, name)(**params)
+            local_model = getattr(fastrec, cls)(**params)
             warm_up(local_model)
             # A Ratings without its cached CSR/CSC: building them is part of a fit from data in
             # memory, as it is of the Spark fit.
@@ -175,7 +180,7 @@ def run_shape(spark, shape: str, models: list[str], mllib: bool, recommend: bool
             local_model.fit(fresh)
             local_s = time.perf_counter() - t0
             local_rmse = fastrec.rmse(local_model.predict(test), test.ratings)
-            model = getattr(fs, name)(**params)
+            model = getattr(fs, cls)(**params)
             model.fit(tiny_df)  # compiles (or loads) the kernels in the Python workers
             with WorkerMemory() as memory:
                 t0 = time.perf_counter()
@@ -186,7 +191,7 @@ def run_shape(spark, shape: str, models: list[str], mllib: bool, recommend: bool
             rows.append(
                 {
                     "shape": shape,
-                    "model": f"fastrec.spark.{name}",
+                    "model": f"fastrec.spark.{model.name}",
                     "fit_s": fit_s,
                     "rmse": rmse,
                     "predict_s": predict_s,
@@ -197,6 +202,9 @@ def run_shape(spark, shape: str, models: list[str], mllib: bool, recommend: bool
                     "worker_peak_gib": memory.max_gib(),
                 }
             )
+            if params.get("reg") == "auto":  # the penalties chosen on each side
+                rows[-1]["reg_"] = model.files_.meta()["state_json"]["reg_"]
+                rows[-1]["single_reg_"] = local_model.reg_
             print(f"  {json.dumps(rows[-1])}", flush=True)
         if mllib:
             coded = None
@@ -249,18 +257,27 @@ def summarize(rows: list[dict]) -> str:
             f"| {f(r['worker_peak_gib'])} |"
         )
     for shape in dict.fromkeys(r["shape"] for r in rows):
-        ours = [r for r in rows if r["shape"] == shape and r["model"] == "fastrec.spark.ALS"]
+        ours = [
+            r
+            for r in rows
+            if r["shape"] == shape
+            and (r["model"] == "fastrec.spark.ALS" or r["model"].startswith("fastrec.spark.ALS("))
+        ]
         theirs = [r for r in rows if r["shape"] == shape and r["model"].startswith("MLlib")]
-        if ours and theirs:
+        for a in ours if theirs else []:
             best = min(theirs, key=lambda r: r["rmse"])
-            a = ours[0]
+            who = a["model"]
             lines.append("")
             lines.append(
                 f"{shape}: MLlib's better setting is {best['model']}; its fit over "
-                f"fastrec.spark.ALS's {best['fit_s'] / a['fit_s']:.2f}x, "
-                f"RMSE {a['rmse'] - best['rmse']:+.4f} "
-                "(fastrec.spark.ALS less MLlib)"
+                f"{who}'s {best['fit_s'] / a['fit_s']:.2f}x, "
+                f"RMSE {a['rmse'] - best['rmse']:+.4f} ({who} less MLlib)"
             )
+            if "reg_" in a:
+                lines.append(
+                    f"{shape}: {who} chose reg_ {a['reg_']:.6g} "
+                    f"(single machine: {a['single_reg_']:.6g})"
+                )
             if "recommend_s" in best and not np.isnan(a["recommend_s"]):
                 lines.append(
                     f"{shape}: top-10 for every user, MLlib recommendForAllUsers(10) + anti-join "
@@ -283,7 +300,13 @@ def _shown_args(argv) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", nargs="+", default=["ml-1m"])
-    parser.add_argument("--models", nargs="+", default=list(SPARK_MODELS))
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(SPARK_MODELS),
+        help=f"fastrec.spark models (default: {' '.join(SPARK_MODELS)}; also ALS-auto: "
+        "ALS(reg='auto'))",
+    )
     parser.add_argument("--no-mllib", action="store_true")
     parser.add_argument("--no-recommend", action="store_true")
     parser.add_argument("--cores", type=int, default=2)

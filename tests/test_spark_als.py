@@ -1,6 +1,6 @@
 """fastrec.spark.ALS on the shared local[2] session: the single-machine fastrec.ALS's answers
-for any number of blocks, the fallback, string ids, to_local, save/load, recommend_all and the
-input checks.
+for any number of blocks (with a given penalty and with reg="auto"), the fallback, string ids,
+to_local, save/load, recommend_all and the input checks.
 
 Small synthetic data (about 2,500 ratings) and small models (4 factors, 2 iterations) keep the
 module fast; the comparison on the post's split is a benchmark, not a test.
@@ -184,8 +184,11 @@ def test_defaults_are_the_single_machine_defaults(sp):
 
 
 def test_bad_parameters_and_input(sp, spark, split):
-    with pytest.raises(ValueError, match="reg must be a number.*'auto'"):
-        sp.ALS(reg="auto")
+    for reg in ("automatic", 0, -0.1, None, float("nan")):
+        with pytest.raises(
+            ValueError, match=r"ALS: reg must be a finite number > 0 or one of 'auto'"
+        ):
+            sp.ALS(reg=reg)
     with pytest.raises(ValueError, match="n_blocks"):
         sp.ALS(n_blocks=0)
     with pytest.raises(ValueError, match="n_factors"):
@@ -215,3 +218,126 @@ def test_block_keys_give_each_block_its_own_partition(spark):
         frame = spark.createDataFrame([(k, b) for b, k in enumerate(keys)], "k int, b int")
         placed = frame.repartition(parts, "k").select("b", F.spark_partition_id().alias("p"))
         assert all(row.b % parts == row.p for row in placed.collect())
+
+
+# ------------------------------------------------------------------ reg="auto"
+AUTO = {"n_factors": 4, "n_iter": 2, "reg": "auto", "seed": 3}
+
+
+def _auto_frame() -> pd.DataFrame:
+    """The synthetic set plus 40 items and 40 users with one rating each: with ``AUTO``'s
+    seed some of them have all their ratings held out (checked in the test)."""
+    rng = np.random.default_rng(9)
+    pdf = _synthetic()
+    rare_items = pd.DataFrame(
+        {
+            "userId": rng.integers(0, 120, 40) * 3 + 1,
+            "movieId": 100000 + np.arange(40),
+            "rating": rng.choice([1.0, 3.0, 5.0], 40),
+        }
+    )
+    rare_users = pd.DataFrame(
+        {
+            "userId": 200000 + np.arange(40),
+            "movieId": rng.integers(0, 80, 40) * 7 + 2,
+            "rating": rng.choice([1.0, 3.0, 5.0], 40),
+        }
+    )
+    return pd.concat([pdf, rare_items, rare_users], ignore_index=True)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def auto_fits(sp, spark):
+    """(frame, single-machine fit, {n_blocks: fastrec.spark fit}, log lines of the 2-block
+    fit, shown with show_progress)."""
+    pdf = _auto_frame()
+    local = _local(pdf, **AUTO)
+    df = spark.createDataFrame(pdf)
+    logger = logging.getLogger("fastrec.spark.als")
+    records, level = _Records(), logger.level
+    fits = {}
+    for n_blocks in (1, 2, 7):
+        show = n_blocks == 2
+        if show:
+            logger.addHandler(records)
+            logger.setLevel(logging.INFO)
+        try:
+            fits[n_blocks] = sp.ALS(**AUTO, show_progress=show, n_blocks=n_blocks).fit(df)
+        finally:
+            logger.removeHandler(records)
+            logger.setLevel(level)
+    return pdf, local, fits, records.messages
+
+
+def test_auto_data_has_items_and_users_with_every_rating_held_out(auto_fits):
+    from fastrec.kernels.keyed import keyed_uniform, pair_keys
+    from fastrec.keys import id_keys
+    from fastrec.models.als import AUTO_VALIDATION
+
+    ratings = fastrec.Ratings.from_frame(auto_fits[0])
+    users = id_keys(ratings.user_index)[ratings.user_codes]
+    items = id_keys(ratings.item_index)[ratings.item_codes]
+    held = keyed_uniform(AUTO["seed"], pair_keys(users, items)) < AUTO_VALIDATION
+    left = ratings.subset(~held)
+    assert (left.item_counts() == 0).sum() >= 2  # refit from the keyed start
+    assert (left.user_counts() == 0).sum() >= 2  # held-out pairs not scored
+    # the walk found a minimum between two neighbours (the parabola's vertex is used)
+    path = auto_fits[1].reg_path_["reg"]
+    assert len(path) >= 3 and min(path) < auto_fits[1].reg_ < max(path)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2, 7])
+def test_auto_same_answers_as_single_machine(spark, auto_fits, n_blocks):
+    pdf, local, fits, _ = auto_fits
+    model = fits[n_blocks]
+    pairs = pd.concat(
+        [pdf[["userId", "movieId"]], pd.DataFrame({"userId": [999999], "movieId": [2]})]
+    )
+    scored = model.predict(spark.createDataFrame(pairs)).toPandas()
+    np.testing.assert_allclose(
+        scored.prediction, local.predict(scored[["userId", "movieId"]]), rtol=0, atol=1e-9
+    )
+    state = model.to_local()
+    assert state.get_params()["reg"] == "auto"
+    assert state.reg_ == pytest.approx(local.reg_, rel=1e-12)
+    assert state.reg_path_["reg"] == local.reg_path_["reg"]
+    np.testing.assert_allclose(
+        state.reg_path_["validation_rmse"], local.reg_path_["validation_rmse"], rtol=1e-12
+    )
+    assert len(state.reg_path_["seconds"]) == len(local.reg_path_["reg"])
+    for name in STATE:
+        np.testing.assert_allclose(getattr(state, name), getattr(local, name), atol=1e-9)
+    np.testing.assert_allclose(state.history_["loss"], local.history_["loss"], rtol=1e-9)
+    assert len(state.history_["seconds"]) == min(3, AUTO["n_iter"])
+
+
+def test_auto_blocks_do_not_change_the_choice(auto_fits):
+    paths = [fit.to_local().reg_path_ for fit in auto_fits[2].values()]
+    for path in paths[1:]:
+        assert path["reg"] == paths[0]["reg"]
+        np.testing.assert_allclose(path["validation_rmse"], paths[0]["validation_rmse"], rtol=1e-13)
+
+
+def test_auto_shows_progress_per_penalty(auto_fits):
+    local, messages = auto_fits[1], auto_fits[3]
+    tried = [m for m in messages if m.startswith("ALS reg='auto' penalty")]
+    assert len(tried) == len(local.reg_path_["reg"])
+    assert tried[0].startswith("ALS reg='auto' penalty 1/8: reg 0.09, validation_rmse ")
+    assert any(m.startswith("ALS iteration 2/2: loss") for m in messages)
+
+
+def test_auto_saves_its_path(sp, auto_fits, tmp_path):
+    model = auto_fits[2][2]
+    loaded = sp.load(model.save(tmp_path / "als-auto"))
+    assert loaded.get_params() == model.get_params()
+    a, b = model.to_local(), loaded.to_local()
+    assert b.reg_ == a.reg_ and b.reg_path_ == a.reg_path_

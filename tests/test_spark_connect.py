@@ -42,14 +42,13 @@ _SCRIPT = textwrap.dedent(
     train, test = fs.train_test_split(df, 0.2, seed=7)
     train_pdf = train.toPandas()
     out = {"n_train": len(train_pdf), "n_test": test.count()}
-    for name in %(models)r:
-        # BiasedMF with 2 epochs: its default 40 epochs are 160 Spark stages, minutes here
-        model = fs.BiasedMF(n_epochs=2) if name == "BiasedMF" else getattr(fs, name)()
+    for label, (name, params) in %(models)r.items():
+        model = getattr(fs, name)(**params)
         scored = model.fit(train).predict(test).toPandas()
         local = model.to_local()
         want = local.predict(scored[["userId", "movieId"]])
-        out[name] = float(np.abs(scored.prediction.to_numpy() - want).max())
-        out[name + "_top"] = model.recommend_all(3).count()
+        out[label] = float(np.abs(scored.prediction.to_numpy() - want).max())
+        out[label + "_top"] = model.recommend_all(3).count()
     print("RESULT " + json.dumps(out))
     spark.stop()
     """
@@ -57,7 +56,11 @@ _SCRIPT = textwrap.dedent(
 
 
 def test_models_run_under_spark_connect(spark_runtime):
-    models = ["Bias", "ALS", "BiasedMF", "ItemKNN"]
+    # defaults, except BiasedMF with 2 epochs (its default 40 are 160 Spark stages, minutes
+    # here) and ALS choosing its penalty (a validation walk of extra jobs) on a smaller rank
+    models = {name: (name, {}) for name in ("Bias", "ALS", "ItemKNN")}
+    models["BiasedMF"] = ("BiasedMF", {"n_epochs": 2})
+    models["ALS-auto"] = ("ALS", {"n_factors": 8, "reg": "auto"})
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
     run = subprocess.run(
         [sys.executable, "-c", _SCRIPT % {"models": models}],

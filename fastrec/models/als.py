@@ -29,6 +29,60 @@ AUTO_WARM_ITERS = 2
 AUTO_REFIT_ITERS = 3
 
 
+def auto_penalty(j: int) -> float:
+    """Penalty ``j`` of the ``reg="auto"`` grid: ``AUTO_CENTER * AUTO_RATIO**j``."""
+    return AUTO_CENTER * AUTO_RATIO**j
+
+
+def walk_penalties(visit, n_iter: int, forget=None) -> dict:
+    """The ``reg="auto"`` walk along the grid, shared by :class:`ALS` and
+    ``fastrec.spark.ALS``: the validation RMSE of each penalty visited, by grid step ``j``,
+    in the order visited.
+
+    ``visit(j, source, iters) -> float`` fits penalty :func:`auto_penalty` ``(j)`` for
+    ``iters`` alternations from the state of grid step ``source`` (``None``: the start) and
+    returns its validation RMSE; the walk visits step 0 from the start with ``n_iter``
+    alternations, then step 1 (else -1) from step 0 with ``AUTO_WARM_ITERS``, and on in the
+    direction that improved while the RMSE falls, at most ``AUTO_MAX_STEPS`` steps (a
+    bracketed minimum). ``forget(j)``, if given, is called when step ``j``'s state is no
+    longer a source (a better neighbour superseded it).
+    """
+    errors: dict[int, float] = {}
+
+    def go(j: int, source: int | None, iters: int) -> float:
+        errors[j] = visit(j, source, iters)
+        return errors[j]
+
+    go(0, None, n_iter)
+    direction = 0
+    for step in (1, -1):
+        if go(step, 0, AUTO_WARM_ITERS) < errors[0]:
+            direction = step
+            break
+    here = direction
+    while direction and len(errors) < AUTO_MAX_STEPS:
+        if go(here + direction, here, AUTO_WARM_ITERS) >= errors[here]:
+            break
+        if forget is not None:
+            forget(here)
+        here += direction
+    return errors
+
+
+def choose_penalty(errors: dict) -> tuple[int, float]:
+    """The grid step with the lowest validation RMSE (the first visited, on a tie) and the
+    chosen penalty: the vertex of the parabola through its RMSE and its two neighbours'
+    (in grid steps, equal steps of ``log reg``: within half a step of the minimum), or the
+    minimum itself when a neighbour was not visited or the parabola is not convex."""
+    best = min(errors, key=errors.get)
+    shift = 0.0
+    if best - 1 in errors and best + 1 in errors:
+        f0, f1, f2 = errors[best - 1], errors[best], errors[best + 1]
+        curvature = f0 - 2.0 * f1 + f2
+        shift = 0.5 * (f0 - f2) / curvature if curvature > 0 else 0.0
+    return best, float(AUTO_CENTER * AUTO_RATIO ** (best + shift))
+
+
 class _Standardised:
     """One training set's standardised ratings ``(r - mu) / s`` in both orientations, and its
     rating counts per user and item (float64)."""
@@ -272,58 +326,39 @@ class ALS(BiasedFactorModel):
         lo, hi = (np.asarray(self.rating_range_) - mu) / spread
         first = start.copy()
         first.items[data.item_counts == 0] = 0.0
-        errors, states, order, seconds = {}, {}, [], []
+        states, order, seconds = {}, [], []
         bar = TrainingLog("ALS reg='auto'", AUTO_MAX_STEPS, "penalty", self.show_progress, log)
 
-        def visit(j: int, state: _State, n_iter: int) -> float:
-            """Fit penalty ``j`` of the grid from a copy of ``state``; its validation RMSE."""
+        def visit(j: int, source: int | None, n_iter: int) -> float:
+            """Fit penalty ``j`` of the grid from a copy of state ``source`` (``None``: the
+            start); its validation RMSE."""
             t0 = time.perf_counter()
-            state = state.copy()
+            state = (first if source is None else states[source]).copy()
             for it in range(n_iter):
-                self._sweep(data, state, AUTO_CENTER * AUTO_RATIO**j, it)
+                self._sweep(data, state, auto_penalty(j), it)
             pred = np.zeros(len(vu))
             predict_biased_pairs(
                 vu, vi, state.users, state.items, state.user_bias, state.item_bias, 0.0, pred
             )
-            errors[j] = float(np.sqrt(np.mean((np.clip(pred, lo, hi) - vz) ** 2))) * spread
+            error = float(np.sqrt(np.mean((np.clip(pred, lo, hi) - vz) ** 2))) * spread
             states[j] = state
             order.append(j)
             seconds.append(time.perf_counter() - t0)
-            bar.record(seconds[-1], reg=AUTO_CENTER * AUTO_RATIO**j, validation_rmse=errors[j])
-            return errors[j]
+            bar.record(seconds[-1], reg=auto_penalty(j), validation_rmse=error)
+            return error
 
-        # The default first, fully; then one step down, else one step up, and on in the
-        # direction that improved until the RMSE stops falling: a bracketed minimum.
-        visit(0, first, int(self.n_iter))
-        direction = 0
-        for step in (1, -1):
-            if visit(step, states[0], AUTO_WARM_ITERS) < errors[0]:
-                direction = step
-                break
-        here = direction
-        while direction and len(order) < AUTO_MAX_STEPS:
-            if visit(here + direction, states[here], AUTO_WARM_ITERS) >= errors[here]:
-                break
-            del states[here]  # superseded by a better neighbour: keep memory to a few states
-            here += direction
+        # superseded states are dropped as the walk goes: memory for a few states at a time
+        errors = walk_penalties(visit, int(self.n_iter), forget=states.pop)
         bar.close()
-        best = min(errors, key=errors.get)
-        shift = 0.0
-        if best - 1 in errors and best + 1 in errors:
-            # the vertex of the parabola through the minimum and its neighbours, in grid steps
-            # (equal steps of log(reg)); within half a step of the minimum
-            f0, f1, f2 = errors[best - 1], errors[best], errors[best + 1]
-            curvature = f0 - 2.0 * f1 + f2
-            shift = 0.5 * (f0 - f2) / curvature if curvature > 0 else 0.0
+        best, chosen = choose_penalty(errors)
         path = {
-            "reg": [AUTO_CENTER * AUTO_RATIO**j for j in order],
+            "reg": [auto_penalty(j) for j in order],
             "validation_rmse": [errors[j] for j in order],
             "seconds": seconds,
         }
         warm = states[best]
         fresh = data.item_counts == 0  # items whose ratings were all held out: keyed start
         warm.items[fresh] = start.items[fresh]
-        chosen = float(AUTO_CENTER * AUTO_RATIO ** (best + shift))
         return chosen, path, warm, min(AUTO_REFIT_ITERS, int(self.n_iter))
 
     # --------------------------------------------------------- predicting

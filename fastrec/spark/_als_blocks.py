@@ -25,6 +25,7 @@ __all__ = [
     "initial_messages",
     "partitions",
     "spark_int_hash",
+    "warm_messages",
 ]
 
 #: The binary columns of a block row (see :func:`build_blocks`).
@@ -35,6 +36,9 @@ _BLOCK_ARRAYS = {
     "need": np.int32,
     "out_ptr": np.int64,
     "out_rows": np.int32,
+    "v_rows": np.int32,
+    "v_cols": np.int32,
+    "v_z": np.float64,
 }
 _BLOCK = T.StructType(
     [
@@ -46,8 +50,9 @@ _BLOCK = T.StructType(
     ]
 )
 #: One message: factor rows of block ``src`` for the block whose key is ``dst``; or, with
-#: ``dst < 0``, a block's summary (its loss term, failed solves and, in the last iteration,
-#: all its rows): ``ITEMS`` an item block's, ``USERS`` a user block's.
+#: ``dst < 0``, a block's summary (its loss term, failed solves, its held-out pairs' sum of
+#: squared errors ``vsse`` and count ``vcount`` and, in the last iteration, all its rows):
+#: ``ITEMS`` an item block's, ``USERS`` a user block's.
 _MESSAGE = T.StructType(
     [
         T.StructField("dst", T.IntegerType(), False),
@@ -57,9 +62,13 @@ _MESSAGE = T.StructType(
         T.StructField("factors", T.BinaryType(), False),
         T.StructField("loss", T.DoubleType(), False),
         T.StructField("failed", T.LongType(), False),
+        T.StructField("vsse", T.DoubleType(), False),
+        T.StructField("vcount", T.LongType(), False),
     ]
 )
 ITEMS, USERS = -1, -2
+#: The summary of a block that solved nothing (see :func:`_messages`).
+_NO_SUMMARY = (-1, 0.0, 0, 0.0, 0)
 #: Bytes a Spark binary value can hold (under 2 GiB): a block's float64 ratings must fit.
 _MAX_BINARY = 2**31 - 2**20
 _ARROW_MESSAGE = pa.schema(
@@ -71,6 +80,8 @@ _ARROW_MESSAGE = pa.schema(
         pa.field("factors", pa.binary(), False),
         pa.field("loss", pa.float64(), False),
         pa.field("failed", pa.int64(), False),
+        pa.field("vsse", pa.float64(), False),
+        pa.field("vcount", pa.int64(), False),
     ]
 )
 
@@ -165,7 +176,7 @@ def _concat(column, dtype) -> np.ndarray:
 
 
 def build_blocks(
-    coded: DataFrame, sizes, mu: float, spread: float, keys, n_parts: int
+    coded: DataFrame, sizes, mu: float, spread: float, keys, n_parts: int, held=None
 ) -> DataFrame:
     """The rating blocks of both sides: ``side`` 0 the user blocks (rows are users, columns
     items), 1 the item blocks (rows items, columns users).
@@ -181,8 +192,30 @@ def build_blocks(
     block's key into ``n_parts`` partitions, so that each partition holds the same blocks of
     both sides (see :func:`block_keys`) and a cogroup on the key needs no shuffle of the
     blocks.
+
+    ``held = (scratch, seed)`` builds the fit part of ``reg="auto"`` (see
+    :class:`fastrec.ALS`): the pairs with ``keyed_uniform(seed, pair_keys(user_keys[u],
+    item_keys[i])) < AUTO_VALIDATION`` (the keys read from ``user_keys.npy`` and
+    ``item_keys.npy`` in the folder ``scratch``) are left out of the CSR. An item block keeps
+    them as ``v_rows`` int32 (local item row), ``v_cols`` int32 (user code) and ``v_z``
+    float64 (standardised rating); a user block adds to its out-links, for each of its users
+    with ratings left, the item blocks where the user has held-out pairs, so that the user's
+    row reaches every block that scores one of its pairs. Without ``held`` the ``v_*``
+    arrays are empty.
     """
     n_blocks = len(keys)
+
+    def held_out(side: int, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """The reg="auto" validation pairs among (row, col) codes of ``side``: bool[n]."""
+        from ..kernels.keyed import keyed_uniform, pair_keys
+        from ..models.als import AUTO_VALIDATION
+
+        prepare_worker()
+        files = ModelFiles(held[0])
+        users, items = (row, col) if side == 0 else (col, row)
+        user_keys = np.ascontiguousarray(files.array("user_keys")[users])
+        item_keys = np.ascontiguousarray(files.array("item_keys")[items])
+        return keyed_uniform(int(held[1]), pair_keys(user_keys, item_keys)) < AUTO_VALIDATION
 
     def build(table: pa.Table) -> pa.Table:
         side, b = int(table.column("side")[0].as_py()), int(table.column("b")[0].as_py())
@@ -191,16 +224,30 @@ def build_blocks(
                 f"fastrec.spark.ALS: block {b} holds {table.num_rows:,} ratings, more than a "
                 f"Spark binary value can (about {_MAX_BINARY // 8:,}); raise n_blocks"
             )
-        local = table.column("row").to_numpy() // n_blocks
+        row = table.column("row").to_numpy()
+        local = row // n_blocks
         other = table.column("col").to_numpy().astype(np.int32)
         z = (table.column("r").to_numpy() - mu) / spread
         n_rows = len(range(b, sizes[side], n_blocks))
+        if held is not None:
+            out = held_out(side, row, other)
+            v_rows, v_cols, v_z = local[out], other[out], z[out]
+            local, other, z = local[~out], other[~out], z[~out]
+        else:
+            v_rows, v_cols, v_z = np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0)
         order = np.lexsort((other, local))
         local, other, z = local[order], other[order], z[order]
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(local, minlength=n_rows), out=indptr[1:])
         need, cols = np.unique(other, return_inverse=True)
-        links = np.unique((other % n_blocks).astype(np.int64) * n_rows + local)
+        links = (other % n_blocks).astype(np.int64) * n_rows + local
+        if side == 0 and len(v_rows):
+            # the users with ratings left also go where their held-out pairs are scored
+            rated = (np.diff(indptr) > 0)[v_rows]
+            extra = (v_cols[rated] % n_blocks).astype(np.int64) * n_rows + v_rows[rated]
+            links = np.concatenate([links, extra])
+            v_rows, v_cols, v_z = v_rows[:0], v_cols[:0], v_z[:0]
+        links = np.unique(links)
         out_ptr = np.searchsorted(links // n_rows, np.arange(n_blocks + 1)).astype(np.int64)
         arrays = {
             "indptr": indptr,
@@ -209,6 +256,9 @@ def build_blocks(
             "need": need.astype(np.int32),
             "out_ptr": out_ptr,
             "out_rows": (links % n_rows).astype(np.int32),
+            "v_rows": v_rows.astype(np.int32),
+            "v_cols": v_cols.astype(np.int32),
+            "v_z": v_z,
         }
         columns = {"side": side, "blk": keys[b], "b": b, "n_rows": n_rows}
         return pa.table(
@@ -245,7 +295,8 @@ def _block_row(table, j: int) -> dict:
 def _messages(block: dict, factors, bias, keys, summary: tuple, *, send: bool, keep: bool):
     """The Arrow rows a block sends: with ``send``, to each block ``d`` of the other side the
     rows it rates (codes int32, biases float64, factors float64[:, k], as bytes); then its
-    summary ``(dst, loss, failed)``, holding every row of the block when ``keep``."""
+    summary ``(dst, loss, failed, vsse, vcount)``, holding every row of the block when
+    ``keep``."""
     n_blocks, b = len(keys), block["b"]
     dst, codes, biases, rows = [], [], [], []
     if send:
@@ -263,6 +314,7 @@ def _messages(block: dict, factors, bias, keys, summary: tuple, *, send: bool, k
     biases.append(np.ascontiguousarray(bias).tobytes() if keep else b"")
     rows.append(np.ascontiguousarray(factors).tobytes() if keep else b"")
     count = len(dst)
+    pad = [0] * (count - 1)
     return pa.Table.from_arrays(
         [
             pa.array(dst, pa.int32()),
@@ -270,8 +322,10 @@ def _messages(block: dict, factors, bias, keys, summary: tuple, *, send: bool, k
             pa.array(codes, pa.binary()),
             pa.array(biases, pa.binary()),
             pa.array(rows, pa.binary()),
-            pa.array([0.0] * (count - 1) + [float(summary[1])], pa.float64()),
-            pa.array([0] * (count - 1) + [int(summary[2])], pa.int64()),
+            pa.array([*pad, float(summary[1])], pa.float64()),
+            pa.array([*pad, int(summary[2])], pa.int64()),
+            pa.array([*pad, float(summary[3])], pa.float64()),
+            pa.array([*pad, int(summary[4])], pa.int64()),
         ],
         schema=_ARROW_MESSAGE,
     )
@@ -297,20 +351,61 @@ def initial_messages(
                 factors = init_std * keyed_normals(seed, np.ascontiguousarray(item_keys[codes]), k)
                 factors[np.diff(block["indptr"]) == 0] = 0.0
                 zeros = np.zeros(len(codes))
-                table = _messages(block, factors, zeros, keys, (-1, 0.0, 0), send=True, keep=False)
+                table = _messages(block, factors, zeros, keys, _NO_SUMMARY, send=True, keep=False)
                 yield from table.to_batches()
 
     return item_blocks.mapInArrow(start, _MESSAGE)
 
 
-def _solver(*, k, reg, reg_bias, weighted, keys, sse: bool, send: bool, keep: bool):
+def warm_messages(
+    item_blocks: DataFrame, state: DataFrame, scratch: str, init_std: float, seed: int, solve: dict
+) -> DataFrame:
+    """The refit's first item messages after ``reg="auto"``'s walk: each item's factors and
+    bias from ``state`` (the chosen penalty's item rows, the messages its last iteration sent
+    to the fit part's user blocks), the keyed start of :func:`initial_messages` (bias zero)
+    for the items that have none there (all their ratings held out), sent along the
+    out-links of ``item_blocks`` (all the training ratings).
+
+    One shuffle of the item rows: the messages are grouped by their source block's key.
+    """
+    k, keys = solve["k"], solve["keys"]
+    key_of_src = F.element_at(F.array(*[F.lit(v) for v in keys]), F.col("src") + 1)
+    rows = state.where(F.col("dst") >= 0).withColumn("src_key", key_of_src)
+
+    def route(block_table: pa.Table, incoming: pa.Table) -> pa.Table:
+        from ..kernels.keyed import keyed_normals
+
+        prepare_worker()
+        if block_table.num_rows == 0:  # no whole block without a fit block: nothing to send
+            return _ARROW_MESSAGE.empty_table()
+        block = _block_row(block_table, 0)
+        n_blocks = len(keys)
+        codes = np.arange(block["n_rows"], dtype=np.int64) * n_blocks + block["b"]
+        item_keys = ModelFiles(scratch).array("item_keys")
+        factors = init_std * keyed_normals(seed, np.ascontiguousarray(item_keys[codes]), k)
+        factors[np.diff(block["indptr"]) == 0] = 0.0
+        bias = np.zeros(len(codes))
+        local = _concat(incoming.column("codes"), np.int32) // n_blocks
+        factors[local] = _concat(incoming.column("factors"), np.float64).reshape(-1, k)
+        bias[local] = _concat(incoming.column("bias"), np.float64)
+        return _messages(block, factors, bias, keys, _NO_SUMMARY, send=True, keep=False)
+
+    grouped = item_blocks.groupBy("blk").cogroup(rows.groupBy("src_key"))
+    return grouped.applyInArrow(route, _MESSAGE)
+
+
+def _solver(
+    *, k, reg, reg_bias, weighted, keys, sse: bool, send: bool, keep: bool, clip=(-np.inf, np.inf)
+):
     """The cogroup function of a half-step: (one block row, its incoming messages) ->
     the block's outgoing messages and summary (see :func:`_messages` and
     :func:`half_step`). The summary's loss is the block's share of the objective: its rows'
-    penalty, plus (``sse``) its squared errors."""
+    penalty, plus (``sse``) its squared errors; with ``sse``, ``vsse`` and ``vcount`` are the
+    sum of squared errors ``(clip(pred, *clip) - v_z)**2`` and the number of its held-out
+    pairs scored (those whose user and item both have ratings left, standardised units)."""
 
     def run(block_table: pa.Table, incoming: pa.Table) -> pa.Table:
-        from ..kernels.als import row_squared_errors, solve_biased_rows
+        from ..kernels.als import predict_biased_pairs, row_squared_errors, solve_biased_rows
 
         prepare_worker()
         if block_table.num_rows == 0:  # the group of key -1: the user half's summaries
@@ -318,17 +413,24 @@ def _solver(*, k, reg, reg_bias, weighted, keys, sse: bool, send: bool, keep: bo
             columns[0] = pa.array(np.full(incoming.num_rows, USERS, dtype=np.int32))
             return pa.Table.from_arrays(columns, schema=_ARROW_MESSAGE)
         block = _block_row(block_table, 0)
-        need = block["need"]
+        need, v_cols = block["need"], block["v_cols"]
         other, other_bias = np.zeros((len(need), k)), np.zeros(len(need))
         codes = _concat(incoming.column("codes"), np.int32)
+        arrived = _concat(incoming.column("factors"), np.float64).reshape(-1, k)
+        arrived_bias = _concat(incoming.column("bias"), np.float64)
         pos = np.searchsorted(need, codes)
-        if len(codes) != len(need) or not np.array_equal(need[pos[pos < len(need)]], codes):
+        hit = pos < len(need)
+        hit[hit] = need[pos[hit]] == codes[hit]
+        covered = np.zeros(len(need), dtype=bool)
+        covered[pos[hit]] = True
+        # every row the ratings need, once, and otherwise only users of held-out pairs
+        if hit.sum() != len(need) or not covered.all() or not np.isin(codes[~hit], v_cols).all():
             raise RuntimeError(
                 f"fastrec.spark.ALS: block {block['b']} got {len(codes)} factor rows for "
                 f"{len(need)} needed; the messages do not match the blocks"
             )
-        other[pos] = _concat(incoming.column("factors"), np.float64).reshape(-1, k)
-        other_bias[pos] = _concat(incoming.column("bias"), np.float64)
+        other[pos[hit]] = arrived[hit]
+        other_bias[pos[hit]] = arrived_bias[hit]
         n = block["n_rows"]
         factors, bias = np.zeros((n, k)), np.zeros(n)
         indptr, cols, z = block["indptr"], block["cols"], block["z"]
@@ -342,7 +444,22 @@ def _solver(*, k, reg, reg_bias, weighted, keys, sse: bool, send: bool, keep: bo
             loss += float(
                 row_squared_errors(indptr, cols, z, factors, other, bias, other_bias, 0.0).sum()
             )
-        summary = (ITEMS if sse else -1, loss, failed)
+        vsse, vcount = 0.0, 0
+        if sse and len(v_cols) and len(codes):
+            # a held-out pair's user arrived exactly when it has ratings left (see build_blocks)
+            by_code = np.argsort(codes, kind="stable")
+            at = np.minimum(np.searchsorted(codes[by_code], v_cols), len(codes) - 1)
+            found = codes[by_code][at] == v_cols
+            v_rows = block["v_rows"]
+            scored = found & (counts[v_rows] > 0)
+            users = by_code[at][scored].astype(np.int32)
+            pred = np.zeros(len(users))
+            predict_biased_pairs(
+                users, v_rows[scored], arrived, factors, arrived_bias, bias, 0.0, pred
+            )
+            vsse = float(np.sum((np.clip(pred, *clip) - block["v_z"][scored]) ** 2))
+            vcount = len(users)
+        summary = (ITEMS if sse else -1, loss, failed, vsse, vcount)
         return _messages(block, factors, bias, keys, summary, send=send, keep=keep)
 
     return run

@@ -23,6 +23,14 @@ Layout (Spark MLlib's ALS, ``ml/recommendation/ALS.scala``, with fastrec's solve
   (:mod:`fastrec.kernels.keyed`, :func:`fastrec.keys.id_keys`), as the single-machine model
   draws them, computed in the workers from the ids: no factor depends on the number of
   blocks, so neither does the fit.
+- ``reg="auto"``: the single-machine walk (:func:`fastrec.models.als.walk_penalties`,
+  :func:`~fastrec.models.als.choose_penalty`) over a second set of blocks, the fit part
+  (the keyed validation pairs left out of the CSRs, kept by the item blocks, and the user
+  rows also sent where their held-out pairs are, see ``_als_blocks.build_blocks``). Each
+  penalty's state is its last iteration's item messages (locally checkpointed); its
+  validation RMSE is summed in the item blocks during that iteration's item half and comes
+  back with the summaries (no rating reaches the driver). The refit's first messages route
+  the chosen state's item rows from their fit blocks to the blocks of all the ratings.
 
 Only DataFrame and Arrow APIs are used (no RDD, no broadcast), so it runs under Spark
 Connect. The driver holds the final factors (collected after the last iteration).
@@ -41,6 +49,13 @@ from pyspark.sql import functions as F
 from .. import models
 from ..keys import id_keys
 from ..models._common import TrainingLog
+from ..models.als import (
+    AUTO_MAX_STEPS,
+    AUTO_REFIT_ITERS,
+    auto_penalty,
+    choose_penalty,
+    walk_penalties,
+)
 from ._als_blocks import (
     ITEMS,
     USERS,
@@ -50,6 +65,7 @@ from ._als_blocks import (
     half_step,
     initial_messages,
     partitions,
+    warm_messages,
 )
 from ._worker import ModelFiles
 from .base import FitContext, SparkRecommender
@@ -69,16 +85,19 @@ class ALS(SparkRecommender):
     Each row's normal equations are solved by the single-machine kernel from the same
     numbers in the same order, and the initial item factors are keyed by (``seed``, item
     id), so the predictions equal the single-machine model's on the same training rows (to
-    rounding: the mean and spread are Spark's sums) for any ``n_blocks``.
+    rounding: the mean and spread are Spark's sums) for any ``n_blocks``. ``reg="auto"``
+    chooses the penalty as the single-machine model does (the same keyed validation pairs,
+    grid, walk, vertex and warm-started refit; see :class:`fastrec.ALS`), with the
+    validation RMSE summed in the workers.
 
     Parameters
     ----------
     n_factors : int, default 100
     n_iter : int, default 10
         Alternations (one user half-step plus one item half-step: one Spark job).
-    reg : float, default 0.09
-        L2 penalty of the factors (per rating when ``weighted``). A number: the
-        single-machine ``reg="auto"`` (a penalty chosen on a validation slice) is refused.
+    reg : float or "auto", default 0.09
+        L2 penalty of the factors (per rating when ``weighted``); ``"auto"``: chosen in
+        ``fit`` on a keyed slice of the training ratings, as :class:`fastrec.ALS` does.
     reg_bias : float, default 0.1
     weighted : bool, default True
         ALS-WR: the penalties scaled by each row's number of ratings.
@@ -86,7 +105,8 @@ class ALS(SparkRecommender):
         Standard deviation of the initial item factors.
     seed : int, default 0
     show_progress : bool, default False
-        A progress bar with the loss per iteration, and one INFO log line per iteration.
+        A progress bar with the loss per iteration, and one INFO log line per iteration
+        (with ``reg="auto"``, first one per penalty tried, with its validation RMSE).
     n_blocks : int or None
         User blocks and item blocks ``B`` (default: ``spark.sql.shuffle.partitions``); also
         the blocks of users of ``recommend_all``. The fit does not depend on it. A stage
@@ -104,6 +124,13 @@ class ALS(SparkRecommender):
     in the executors' block stores until the JVM's garbage collector lets Spark's cleaner
     remove it (a ``DataFrame`` API cannot unpersist a local checkpoint); under memory
     pressure the older ones are the first to go to disk.
+
+    ``reg="auto"`` runs ``n_iter`` iterations for the first penalty, 2 for each further one
+    (at most 8 penalties) and ``min(3, n_iter)`` for the refit, one Spark job each, and
+    caches a second set of rating blocks (the fit part) while it walks; each of those
+    iterations leaves a local checkpoint as above. ``reg_path_``'s
+    ``seconds`` are this fit's; its RMSEs equal the single-machine ones to rounding (the
+    sums run in a different order), and so does ``reg_``.
     """
 
     _local_class = models.ALS
@@ -112,7 +139,7 @@ class ALS(SparkRecommender):
         self,
         n_factors: int = 100,
         n_iter: int = 10,
-        reg: float = 0.09,
+        reg: float | str = 0.09,
         reg_bias: float = 0.1,
         weighted: bool = True,
         init_std: float = 0.1,
@@ -121,12 +148,6 @@ class ALS(SparkRecommender):
         *,
         n_blocks: int | None = None,
     ):
-        if isinstance(reg, str):
-            raise ValueError(
-                f"fastrec.spark.ALS: reg must be a number > 0 on Spark, got {reg!r} (the "
-                "single-machine reg='auto' fits extra models on a validation slice, which "
-                "fastrec.spark does not do); choose a number, e.g. reg=0.09"
-            )
         super().__init__(
             n_blocks=n_blocks,
             n_factors=n_factors,
@@ -147,52 +168,37 @@ class ALS(SparkRecommender):
         spread = _spread(context.std)
         n_parts = partitions(context.spark, n_blocks)
         keys = block_keys(n_blocks, n_parts)
+        scratch = ModelFiles(context.work_dir)
         # The initial factors follow the item's id, not its code or block.
-        ModelFiles(context.work_dir).write_array("item_keys", id_keys(context.item_ids))
+        scratch.write_array("item_keys", id_keys(context.item_ids))
+        auto = p["reg"] == "auto"
         solve = {
             "k": k,
-            "reg": float(p["reg"]),
+            "reg": None if auto else float(p["reg"]),
             "reg_bias": float(p["reg_bias"]),
             "weighted": bool(p["weighted"]),
             "keys": keys,
         }
         sizes = (context.n_users, context.n_items)
-        blocks = build_blocks(coded, sizes, mu, spread, keys, n_parts).persist()
-        try:
-            t0 = time.perf_counter()
-            blocks.count()
-            log.info(
-                "ALS: %d user and %d item blocks in %d partitions built in %.2fs",
-                n_blocks,
-                n_blocks,
-                n_parts,
-                _since(t0),
+        layout = (sizes, mu, spread, keys, n_parts)
+        start = (str(context.work_dir), float(p["init_std"]), int(p["seed"]))
+        if auto:
+            # the validation pairs are keyed by (user id, item id), as on one machine
+            scratch.write_array("user_keys", id_keys(context.user_ids))
+            clip = tuple((np.asarray(context.rating_range, dtype=np.float64) - mu) / spread)
+            solve["reg"], path, warm, n_iter = self._choose_reg(
+                coded, layout, start, {**solve, "clip": clip}
             )
+        blocks = _cached_blocks(coded, layout)
+        try:
             user_blocks = blocks.where(F.col("side") == 0)  # filters keep the partitioning
             item_blocks = blocks.where(F.col("side") == 1)
-            messages = initial_messages(
-                item_blocks, str(context.work_dir), float(p["init_std"]), int(p["seed"]), solve
-            )
+            if auto:  # the chosen penalty's item rows, sent along all the ratings' out-links
+                messages = warm_messages(item_blocks, warm, *start, solve)
+            else:
+                messages = initial_messages(item_blocks, *start, solve)
             training = TrainingLog("ALS", n_iter, "iteration", bool(p["show_progress"]), log)
-            for it in range(n_iter):
-                last = it == n_iter - 1
-                t0 = time.perf_counter()
-                # One Spark job: the users from the item rows, the shuffle, the items from the
-                # user rows; the user blocks' summaries ride along to the output.
-                to_items = half_step(user_blocks, messages, solve, sse=False, keep=last)
-                to_users = half_step(item_blocks, to_items, solve, sse=True, keep=last)
-                if not last:
-                    # cut the lineage (a plan that grows each iteration costs more to plan)
-                    to_users = to_users.localCheckpoint(eager=False)
-                summary = to_users.where(F.col("dst") < 0).toArrow()  # runs the iteration
-                failed = int(np.sum(summary.column("failed")))
-                if failed:
-                    raise FloatingPointError(
-                        f"ALS: {failed} rows had a singular system in iteration {it + 1}; "
-                        "the ratings or factors hold non-finite values"
-                    )
-                training.record(_since(t0), loss=float(np.sum(summary.column("loss"))))
-                messages = to_users
+            _, summary = _iterate(user_blocks, item_blocks, messages, solve, n_iter, training)
             history = training.close()
         finally:
             blocks.unpersist()
@@ -211,15 +217,113 @@ class ALS(SparkRecommender):
             "item_bias_": item_bias * spread,
             "history_": history,
         }
-        # the penalty used and the (empty) path of the single-machine reg="auto", where that
-        # model's state has them
-        chosen = {"reg_": float(p["reg"]), "reg_path_": {}}
+        # the penalty used and the path of reg="auto" (empty for a given penalty), where the
+        # single-machine model's state has them
+        chosen = {"reg_": float(solve["reg"]), "reg_path_": path if auto else {}}
         wanted = self._local_class._fitted_state
         state.update({name: value for name, value in chosen.items() if name in wanted})
         return state
 
+    def _choose_reg(self, coded: DataFrame, layout: tuple, start: tuple, solve: dict):
+        """reg="auto" on Spark: :meth:`fastrec.ALS._choose_reg`'s walk over the fit part's
+        blocks.
+
+        Returns the chosen penalty, the path (``reg_path_``), the chosen penalty's state
+        (its last item messages, a DataFrame) and the refit's number of iterations.
+        """
+        p = self.params
+        states: dict[int, DataFrame] = {}
+        order, seconds = [], []
+        bar = TrainingLog(
+            "ALS reg='auto'", AUTO_MAX_STEPS, "penalty", bool(p["show_progress"]), log
+        )
+        blocks = _cached_blocks(coded, layout, held=(start[0], start[2]))
+        try:
+            user_blocks = blocks.where(F.col("side") == 0)
+            item_blocks = blocks.where(F.col("side") == 1)
+            first = initial_messages(item_blocks, *start, solve)
+
+            def visit(j: int, source: int | None, n_iter: int) -> float:
+                """Penalty ``j`` from state ``source`` (``None``: the start); its RMSE."""
+                t0 = time.perf_counter()
+                messages = first if source is None else states[source]
+                step = {**solve, "reg": auto_penalty(j)}
+                state, summary = _iterate(
+                    user_blocks, item_blocks, messages, step, n_iter, None, keep=False
+                )
+                items = summary.filter(pa.array(summary.column("dst").to_numpy() == ITEMS))
+                sse = float(np.sum(items.column("vsse")))
+                count = int(np.sum(items.column("vcount")))
+                error = float(np.sqrt(sse / count)) * layout[2] if count else float("nan")
+                states[j] = state
+                order.append(j)
+                seconds.append(_since(t0))
+                bar.record(seconds[-1], reg=auto_penalty(j), validation_rmse=error)
+                return error
+
+            errors = walk_penalties(visit, int(p["n_iter"]), forget=states.pop)
+            bar.close()
+        finally:
+            blocks.unpersist()
+        best, chosen = choose_penalty(errors)
+        path = {
+            "reg": [auto_penalty(j) for j in order],
+            "validation_rmse": [errors[j] for j in order],
+            "seconds": seconds,
+        }
+        return chosen, path, states[best], min(AUTO_REFIT_ITERS, int(p["n_iter"]))
+
 
 # ------------------------------------------------------------------ driver
+def _cached_blocks(coded: DataFrame, layout: tuple, held=None) -> DataFrame:
+    """:func:`~fastrec.spark._als_blocks.build_blocks`, persisted and counted (built)."""
+    t0 = time.perf_counter()
+    blocks = build_blocks(coded, *layout, held=held).persist()
+    blocks.count()
+    n_blocks, n_parts = len(layout[3]), layout[4]
+    part = " (the reg='auto' fit part)" if held is not None else ""
+    log.info(
+        "ALS: %d user and %d item blocks%s in %d partitions built in %.2fs",
+        n_blocks,
+        n_blocks,
+        part,
+        n_parts,
+        _since(t0),
+    )
+    return blocks
+
+
+def _iterate(user_blocks, item_blocks, messages, solve, n_iter, training, *, keep=True):
+    """``n_iter`` iterations from the item ``messages``, one Spark job each; each
+    iteration's loss recorded in ``training`` (a :class:`TrainingLog`, or ``None``).
+
+    Returns the last iteration's item messages to the user blocks and its summary rows (an
+    Arrow table: each block's loss, failed solves, held-out squared errors and, with
+    ``keep``, all its rows, which then are not sent on).
+    """
+    for it in range(n_iter):
+        last = keep and it == n_iter - 1
+        t0 = time.perf_counter()
+        # One Spark job: the users from the item rows, the shuffle, the items from the
+        # user rows; the user blocks' summaries ride along to the output.
+        to_items = half_step(user_blocks, messages, solve, sse=False, keep=last)
+        to_users = half_step(item_blocks, to_items, solve, sse=True, keep=last)
+        if not last:
+            # cut the lineage (a plan that grows each iteration costs more to plan)
+            to_users = to_users.localCheckpoint(eager=False)
+        summary = to_users.where(F.col("dst") < 0).toArrow()  # runs the iteration
+        failed = int(np.sum(summary.column("failed")))
+        if failed:
+            raise FloatingPointError(
+                f"ALS: {failed} rows had a singular system in iteration {it + 1}; "
+                "the ratings or factors hold non-finite values"
+            )
+        if training is not None:
+            training.record(_since(t0), loss=float(np.sum(summary.column("loss"))))
+        messages = to_users
+    return messages, summary
+
+
 def _since(t0: float) -> float:
     return time.perf_counter() - t0
 
