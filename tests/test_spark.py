@@ -153,6 +153,46 @@ def test_bias_equals_single_machine(sp, spark, ratings_df):
     assert scored.prediction.notna().all()
 
 
+@pytest.mark.parametrize("path", ["one task", "distributed sums"])
+def test_bias_paths_equal_single_machine(sp, spark, ratings_pdf, monkeypatch, path):
+    """Both ways of running the sweeps (bias_sums.py): one task running the single-machine
+    kernel (bit for bit but for the mean, which Spark sums in another order), and the
+    distributed sums (to the order of the additions); 5 partitions, more than local[2]'s
+    cores."""
+    from fastrec.spark import bias_sums
+
+    if path == "distributed sums":
+        monkeypatch.setattr(bias_sums, "ONE_TASK_MAX_RATINGS", 0)
+    df = spark.createDataFrame(ratings_pdf).repartition(5)
+    fitted = sp.Bias().fit(df).to_local()
+    local = _local_fit(fastrec.Bias(), ratings_pdf)
+    atol = 1e-13 if path == "one task" else 1e-9
+    np.testing.assert_allclose(fitted.user_bias_, local.user_bias_, rtol=0, atol=atol)
+    np.testing.assert_allclose(fitted.item_bias_, local.item_bias_, rtol=0, atol=atol)
+    # and the fallback every other model fits goes the same way
+    fallback = sp.MLlibALS(n_factors=2, n_iter=1).fit(df).to_local().fallback_
+    np.testing.assert_allclose(fallback.user_bias_, local.user_bias_, rtol=0, atol=atol)
+
+
+def test_packed_rows_unpack_to_the_coded_rows(sp, spark, ratings_pdf, tmp_path):
+    """fit codes and packs in one pass (encode_packed); the rows the models read are unpacked
+    from the packed cache: the same rows as encode_ratings gives, in the same order."""
+    from fastrec.spark import coding, frame
+    from fastrec.spark._worker import ModelFiles
+
+    df = spark.createDataFrame(ratings_pdf).repartition(3)
+    files = ModelFiles(tmp_path)
+    files.write_array("user_ids", frame.distinct_ids(df, "userId").to_numpy())
+    files.write_array("item_ids", frame.distinct_ids(df, "movieId").to_numpy())
+    columns = frame.Columns()
+    packed = coding.encode_packed(df, files, columns).persist()
+    unpacked = coding.unpack_partitions(packed, batch_rows=100).toPandas()
+    want = coding.encode_ratings(df, files, columns).toPandas()
+    packed.unpersist()
+    pd.testing.assert_frame_equal(unpacked, want, check_dtype=True)
+    assert len(want) == len(ratings_pdf) and (want.u >= 0).all() and (want.i >= 0).all()
+
+
 def test_unknown_ids_get_the_fallback(sp, spark, ratings_df):
     model = sp.ALS if hasattr(sp, "ALS") else sp.MLlibALS
     fitted = model(n_factors=4, n_iter=3).fit(ratings_df)

@@ -44,11 +44,13 @@ from ._worker import ModelFiles, assemble_local, prepare_worker, with_seen
 from .coding import (
     codes_of,
     count_ratings,
+    encode_packed,
     encode_pairs,
     encode_ratings,
     pack_partitions,
     raw_ids,
     unpack,
+    unpack_partitions,
 )
 from .frame import Columns, check_pairs, check_ratings, distinct_ids
 
@@ -153,8 +155,9 @@ class SparkRecommender:
         user_ids, item_ids = distinct_ids(df, user_col), distinct_ids(df, item_col)
         files.write_array("user_ids", user_ids.to_numpy())
         files.write_array("item_ids", item_ids.to_numpy())
-        coded = encode_ratings(df, files, columns).persist()
-        packed = pack_partitions(coded).persist()
+        # coded and packed in one pass; models that read rows get them unpacked (and cached)
+        packed = encode_packed(df, files, columns).persist()
+        coded = unpack_partitions(packed).persist()
         try:
             user_counts, item_counts = count_ratings(packed, len(user_ids), len(item_ids))
             files.write_array("user_n_train", user_counts)

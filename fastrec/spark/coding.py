@@ -17,7 +17,15 @@ from pyspark.sql import types as T
 from ._worker import ModelFiles, prepare_worker
 from .frame import Columns
 
-__all__ = ["count_ratings", "encode_pairs", "encode_ratings", "pack_partitions", "unpack"]
+__all__ = [
+    "count_ratings",
+    "encode_packed",
+    "encode_pairs",
+    "encode_ratings",
+    "pack_partitions",
+    "unpack",
+    "unpack_partitions",
+]
 
 
 _PACKED = T.StructType(
@@ -39,19 +47,21 @@ def pack_partitions(coded: DataFrame) -> DataFrame:
     2**31 / 8 ratings (Spark's binary values are under 2 GiB).
     """
 
-    def pack(batches):
-        us, its, rs = [], [], []
-        for batch in batches:
-            us.append(batch.column("u").to_numpy().astype(np.int32))
-            its.append(batch.column("i").to_numpy().astype(np.int32))
-            rs.append(batch.column("r").to_numpy().astype(np.float64))
-        if us:
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([np.concatenate(a).tobytes()], pa.binary()) for a in (us, its, rs)],
-                names=["u", "i", "r"],
-            )
+    return coded.mapInArrow(_pack, _PACKED)
 
-    return coded.mapInArrow(pack, _PACKED)
+
+def _pack(batches):
+    """A partition's coded batches as one row of three binary columns (nothing if empty)."""
+    us, its, rs = [], [], []
+    for batch in batches:
+        us.append(batch.column("u").to_numpy().astype(np.int32))
+        its.append(batch.column("i").to_numpy().astype(np.int32))
+        rs.append(batch.column("r").to_numpy().astype(np.float64))
+    if us:
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([np.concatenate(a).tobytes()], pa.binary()) for a in (us, its, rs)],
+            names=["u", "i", "r"],
+        )
 
 
 def unpack(batch: pa.RecordBatch, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -60,6 +70,29 @@ def unpack(batch: pa.RecordBatch, row: int) -> tuple[np.ndarray, np.ndarray, np.
     i = np.frombuffer(batch.column("i")[row].as_buffer(), dtype=np.int32)
     r = np.frombuffer(batch.column("r")[row].as_buffer(), dtype=np.float64)
     return u, i, r
+
+
+def unpack_partitions(packed: DataFrame, batch_rows: int = 1 << 16) -> DataFrame:
+    """The rows of a :func:`pack_partitions` frame again: ``u`` int32, ``i`` int32, ``r``
+    float64, in the same partitions and order, ``batch_rows`` rows per Arrow batch (views of
+    the packed buffers, no copy in the worker). Lazy, as any DataFrame."""
+    fields = [
+        T.StructField("u", T.IntegerType(), False),
+        T.StructField("i", T.IntegerType(), False),
+        T.StructField("r", T.DoubleType(), False),
+    ]
+
+    def rows(batches):
+        for batch in batches:
+            for row in range(batch.num_rows):
+                arrays = unpack(batch, row)
+                for start in range(0, len(arrays[0]), batch_rows):
+                    yield pa.RecordBatch.from_arrays(
+                        [pa.array(a[start : start + batch_rows]) for a in arrays],
+                        names=["u", "i", "r"],
+                    )
+
+    return packed.mapInArrow(rows, T.StructType(fields))
 
 
 def count_ratings(packed: DataFrame, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +146,13 @@ def codes_of(index, values: pa.Array, n_train=None) -> np.ndarray:
     return codes
 
 
+def encode_packed(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFrame:
+    """``pack_partitions(encode_ratings(df, files, columns))`` in one pass of the Python
+    workers: each partition's ratings coded and packed into one row (``u``, ``i``, ``r``
+    binary), without the coded rows going back to Spark in between."""
+    return _encode(df, files, columns, with_rating=True, packed=True)
+
+
 def encode_ratings(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFrame:
     """``df`` as codes: ``u`` int32, ``i`` int32, ``r`` float64 (every id is in the maps)."""
     return _encode(df, files, columns, with_rating=True)
@@ -123,9 +163,12 @@ def encode_pairs(df: DataFrame, files: ModelFiles, columns: Columns) -> DataFram
     return _encode(df, files, columns, with_rating=False)
 
 
-def _encode(df: DataFrame, files: ModelFiles, columns: Columns, with_rating: bool) -> DataFrame:
+def _encode(
+    df: DataFrame, files: ModelFiles, columns: Columns, with_rating: bool, packed: bool = False
+) -> DataFrame:
     """The user and item columns as int32 codes of the model's id maps, computed in the workers
-    (``mapInArrow``); with ``with_rating``, the rating column too, as float64 ``r``."""
+    (``mapInArrow``); with ``with_rating``, the rating column too, as float64 ``r``; with
+    ``packed``, each partition's rows as one :func:`pack_partitions` row."""
     root = str(files.root)
     user_col, item_col, rating_col = columns.user, columns.item, columns.rating
     fields = [
@@ -151,7 +194,10 @@ def _encode(df: DataFrame, files: ModelFiles, columns: Columns, with_rating: boo
                 arrays.append(batch.column(rating_col))
             yield pa.RecordBatch.from_arrays(arrays, names=["u", "i", "r"][: len(arrays)])
 
-    return df.select(*selected).mapInArrow(code, T.StructType(fields))
+    selected_df = df.select(*selected)
+    if packed:
+        return selected_df.mapInArrow(lambda batches: _pack(code(batches)), _PACKED)
+    return selected_df.mapInArrow(code, T.StructType(fields))
 
 
 _INDEXES: dict = {}
