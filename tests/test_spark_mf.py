@@ -75,6 +75,26 @@ def test_same_answers_as_single_machine(fitted):
     assert len(state.history_["seconds"]) == PARAMS["n_epochs"]
 
 
+@pytest.mark.parametrize("chain", [1, 3])
+def test_strata_per_job_do_not_change_the_bits(sp, spark, fitted, monkeypatch, chain):
+    """One Spark job per stratum (chain 1), or chains of 3 strata cut inside an epoch of 4
+    (3 + 1): the factors of the default (one job per epoch), bit for bit."""
+    from fastrec.spark import mf
+
+    model, _, train_pdf, _ = fitted
+    monkeypatch.setattr(mf, "_MAX_CHAIN", chain)
+    assert mf._strata_per_job(4) == chain
+    other = sp.BiasedMF(**PARAMS).fit(spark.createDataFrame(train_pdf)).to_local()
+    state = model.to_local()
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(other, name), getattr(state, name))
+    # the rating spread is a distributed sum, whose last bit follows the partitioning of the
+    # rows (another DataFrame here); the float32 factors do not see it
+    np.testing.assert_allclose(
+        other.history_["train_rmse"], state.history_["train_rmse"], rtol=1e-12
+    )
+
+
 def test_unknown_users_and_items_get_the_bias_fallback(sp, spark, fitted):
     model, local, train_pdf, _ = fitted
     user, item = int(train_pdf.userId.iloc[0]), int(train_pdf.movieId.iloc[0])

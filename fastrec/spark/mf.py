@@ -45,12 +45,14 @@ _BLOCK = T.StructType(
         T.StructField("z", T.BinaryType(), False),
     ]
 )
-#: One row per group of users (``kind`` 0) or items (1): the group, its biases (float32[n])
-#: and factors (float32[n, k], row-major), its members in increasing code order; a user
-#: group's row also carries ``sse``, float64[n_epochs * n_blocks], the sum of squared errors
-#: of its block at each step of the schedule (empty bytes on an item row).
+#: One row per group of users (``kind`` 0) or items (1): the partition key of the user group
+#: whose block it is needed by at its next step, the group, its biases (float32[n]) and
+#: factors (float32[n, k], row-major), its members in increasing code order; a user group's
+#: row also carries ``sse``, float64[n_epochs * n_blocks], the sum of squared errors of its
+#: block at each step of the schedule (empty bytes on an item row).
 _STATE = T.StructType(
     [
+        T.StructField("key", T.IntegerType(), False),
         T.StructField("kind", T.IntegerType(), False),
         T.StructField("grp", T.IntegerType(), False),
         T.StructField("b", T.BinaryType(), False),
@@ -69,13 +71,16 @@ class BiasedMF(SparkRecommender):
     id, item id)``, partitioned by user group. The biases and factors of each user group and
     each item group are one row. An epoch runs the ``n_blocks`` strata in the order the seed
     gives; stratum ``s`` is the blocks ``(g, (g + s) mod n_blocks)``, which share no user and
-    no item. Each stratum is one Spark stage: the group rows are shuffled to the user
-    group's partition (the blocks stay where they are cached) and cogrouped with the
-    stratum's blocks; a Python worker runs the single-machine float32 SGD kernel
+    no item. Each stratum is one Spark stage: the group rows, each keyed by the stratum that
+    made it for the user group that needs it next, are shuffled to that group's partition
+    (the blocks stay where they are cached) and cogrouped with the stratum's blocks; a
+    Python worker runs the single-machine float32 SGD kernel
     (:func:`fastrec.kernels.factors.sgd_block`) over each block and emits its two updated
-    group rows, kept on the executors by ``localCheckpoint``, which also cuts the plan (each
-    stratum's plan would otherwise hold every earlier one); earlier strata's rows go when
-    the driver's garbage collector drops them.
+    group rows, keyed for the next stratum. The strata of an epoch are chained in one plan
+    and run as one Spark job of ``n_blocks`` stages (at most 16); a ``localCheckpoint`` at
+    the end of the job keeps the rows on the executors and cuts the plan (each epoch's plan
+    would otherwise hold every earlier one); earlier epochs' rows go when the driver's
+    garbage collector drops them.
 
     Same answers: every random choice is keyed by ids (:mod:`fastrec.kernels.keyed`), so the
     updates are those of :class:`fastrec.BiasedMF` fitted on the same rows with the same
@@ -102,12 +107,15 @@ class BiasedMF(SparkRecommender):
     Notes
     -----
     Spark's cost is per stratum more than per rating: a fit runs ``n_epochs * n_blocks``
-    Spark jobs (160 with the defaults on MovieLens-1M; 320 at the synthetic ml-10m shape),
-    each a shuffle of the group rows and ``min(spark.sql.shuffle.partitions, n_blocks)``
-    tasks. Measured on ``local[2]`` (2 cores, Spark 4.3): about 0.17 s per stratum, the
-    cost of an empty cogroup job there, so 30 s for MovieLens-1M (0.55 s on one machine)
-    and 119 s at the ml-10m shape (9.5 s), with the same factors to the bit. A group's
-    factors travel as one binary value, which Spark caps at 2 GiB:
+    shuffle stages (160 with the defaults on MovieLens-1M; 320 at the synthetic ml-10m
+    shape) of ``min(spark.sql.shuffle.partitions, n_blocks)`` tasks each, in ``n_epochs``
+    Spark jobs (more when ``n_blocks`` > 16). Measured on ``local[2]`` (2 cores shared with
+    other work, Spark 4.3, median of 3 fits): about 0.15 s per stratum (0.18 s with one
+    job per stratum), near the cost of an empty cogroup job there (0.12 to 0.17 s), so
+    26 s for MovieLens-1M (29 s with one job per stratum; 0.5 to 1.4 s on one machine),
+    with the same factors to the bit. The ml-10m shape took 119 s with one job per
+    stratum (9.5 s on one machine).
+    A group's factors travel as one binary value, which Spark caps at 2 GiB:
     ``n_users / n_blocks * n_factors * 4`` bytes must stay below it.
     """
 
@@ -164,11 +172,14 @@ class BiasedMF(SparkRecommender):
         spark = context.spark
         slots = _partition_keys(spark, n_blocks, _n_parts(spark, n_blocks))
         blocks = _arrange(coded, scratch, slots, seed, context.mean, spread).persist()
-        state = _initial_state(spark, scratch, n_blocks, k, seed, p["init_std"], n_epochs)
-        lr, reg = np.float32(p["lr"]), np.float32(p["reg"])
-        reg_bias = np.float32(p["reg"] if p["reg_bias"] is None else p["reg_bias"])
+        schedule = strata_orders(seed, n_epochs, n_blocks)
+        order = schedule.ravel()
+        state = _initial_state(spark, scratch, slots, k, seed, p["init_std"], order)
+        hyper = (np.float32(p["lr"]), np.float32(p["reg"]))
+        hyper += (np.float32(p["reg"] if p["reg_bias"] is None else p["reg_bias"]),)
         training = TrainingLog("BiasedMF", n_epochs, "epoch", bool(p["show_progress"]), log)
         n = int(context.user_counts.sum())
+        per_job = _strata_per_job(n_blocks)
 
         def train_rmse(sse: np.ndarray, epoch: int) -> float:
             total = 0.0
@@ -179,14 +190,18 @@ class BiasedMF(SparkRecommender):
 
         seconds = []
         try:
-            for epoch, strata in enumerate(strata_orders(seed, n_epochs, n_blocks)):
+            # a stratum's blocks, grouped once: each stratum's plan reuses them
+            this = {s: blocks.filter(F.col("s") == s).groupBy("key") for s in range(n_blocks)}
+            for epoch, strata in enumerate(schedule):
                 t1 = time.perf_counter()
                 for position, s in enumerate(strata):
                     step = epoch * n_blocks + position
-                    state = _stratum(blocks, state, slots, int(s), step, k, lr, reg, reg_bias)
-                    # computed now, kept on the executors, and the plan cut: the next stratum's
-                    # plan would otherwise hold every earlier one
-                    state = state.localCheckpoint(eager=True)
+                    state = _stratum(this[int(s)], state, slots, order, step, k, hyper)
+                    if (position + 1) % per_job == 0 or position + 1 == n_blocks:
+                        # computed now (one Spark job, one stage per stratum since the last),
+                        # kept on the executors, and the plan cut: the next strata's plans
+                        # would otherwise hold every earlier one
+                        state = state.localCheckpoint(eager=True)
                 seconds.append(time.perf_counter() - t1)
                 if training.show:
                     training.record(seconds[-1], train_rmse=train_rmse(_sse(state), epoch))
@@ -334,9 +349,31 @@ def _n_parts(spark, n_blocks: int) -> int:
     return min(_default_blocks(spark), n_blocks)
 
 
-def _initial_state(spark, scratch, n_blocks, k, seed, init_std, n_epochs) -> DataFrame:
-    """The group rows (:data:`_STATE`) before the first epoch: biases 0, keyed factors."""
-    root = str(scratch.root)
+#: The most strata chained into one plan, one Spark job: Spark plans the whole chain and, with
+#: adaptive execution, plans the rest of it again after each stage.
+_MAX_CHAIN = 16
+
+
+def _strata_per_job(n_blocks: int) -> int:
+    """Strata chained into one Spark job (one shuffle stage each) before a
+    ``localCheckpoint``: a whole epoch, at most :data:`_MAX_CHAIN`."""
+    return max(1, min(int(n_blocks), _MAX_CHAIN))
+
+
+def _next_key(slots, order, step: int, kind: int, group: int) -> int:
+    """Partition key of the user group that uses a group's row at ``step`` of the schedule
+    (``order``, the strata of every step): user group ``g`` itself, item group ``h`` goes to
+    user group ``(h - s) mod n_blocks``; 0 after the last step."""
+    if step >= len(order):
+        return 0
+    n_blocks = len(slots)
+    return int(slots[group if kind == 0 else (group - int(order[step])) % n_blocks])
+
+
+def _initial_state(spark, scratch, slots, k, seed, init_std, order) -> DataFrame:
+    """The group rows (:data:`_STATE`) before the first epoch: biases 0, keyed factors,
+    keyed for the first stratum."""
+    root, n_blocks = str(scratch.root), len(slots)
 
     def build(batches):
         prepare_worker()
@@ -347,20 +384,24 @@ def _initial_state(spark, scratch, n_blocks, k, seed, init_std, n_epochs) -> Dat
                     codes = np.flatnonzero(np.asarray(f.array(f"mf.{side}_group")) == g)
                     keys = np.asarray(f.array(f"mf.{side}_keys")[codes])
                     factors = initial_factors(seed, keys, k, init_std, side)
-                    sse = np.zeros(n_epochs * n_blocks) if kind == 0 else np.zeros(0)
-                    yield _state_batch(kind, g, np.zeros(len(codes), np.float32), factors, sse)
+                    sse = np.zeros(len(order)) if kind == 0 else np.zeros(0)
+                    key = _next_key(slots, order, 0, kind, g)
+                    bias = np.zeros(len(codes), np.float32)
+                    yield _state_batch(key, kind, g, bias, factors, sse)
 
     return spark.range(n_blocks).mapInArrow(build, _STATE)
 
 
 # ------------------------------------------------------------------ strata
-def _stratum(blocks, state, slots, s, step, k, lr, reg, reg_bias) -> DataFrame:
-    """Stratum ``s`` at step ``step`` of the schedule as one Spark stage: each user group's
-    row and the row of item group ``(g + s) mod n_blocks`` are sent to group ``g``'s
-    partition and cogrouped with block ``(g, (g + s) mod n_blocks)``."""
+def _stratum(this, state, slots, order, step, k, hyper) -> DataFrame:
+    """Step ``step`` of the schedule (stratum ``order[step]``) as one Spark stage: each group
+    row, keyed by the user group that uses it now, is sent to that group's partition and
+    cogrouped with the stratum's blocks ``this`` (grouped by ``key``, where they are
+    cached); the updated rows leave keyed for the next step."""
     from ..kernels.factors import sgd_block
 
-    n_blocks = len(slots)
+    s = int(order[step])
+    lr, reg, reg_bias = hyper
 
     def run(block: pa.Table, rows: pa.Table) -> pa.Table:
         prepare_worker()
@@ -378,21 +419,14 @@ def _stratum(blocks, state, slots, s, step, k, lr, reg, reg_bias) -> DataFrame:
             sse[step] = sgd_block(
                 0, len(z), lu, li, z, np.float32(0.0), ub, ib, uf, itf, lr, reg, reg_bias
             )
+        g, h = rows.column("grp")[user].as_py(), rows.column("grp")[item].as_py()
         batches = [
-            _state_batch(0, rows.column("grp")[user].as_py(), ub, uf, sse),
-            _state_batch(1, rows.column("grp")[item].as_py(), ib, itf, np.zeros(0)),
+            _state_batch(_next_key(slots, order, step + 1, 0, g), 0, g, ub, uf, sse),
+            _state_batch(_next_key(slots, order, step + 1, 1, h), 1, h, ib, itf, np.zeros(0)),
         ]
         return pa.Table.from_batches(batches)
 
-    # each row goes to the partition of the user group that uses it in this stratum
-    target = F.when(F.col("kind") == 0, F.col("grp")).otherwise(
-        F.pmod(F.col("grp") - F.lit(s), F.lit(n_blocks))
-    )
-    keyed = state.select(
-        F.array(*[F.lit(v) for v in slots])[target].alias("key"), *_STATE.fieldNames()
-    )
-    this = blocks.filter(F.col("s") == s)
-    return this.groupBy("key").cogroup(keyed.groupBy("key")).applyInArrow(run, _STATE)
+    return this.cogroup(state.groupBy("key")).applyInArrow(run, _STATE)
 
 
 def _sse(state: DataFrame) -> np.ndarray:
@@ -419,8 +453,8 @@ def _gather(table: pa.Table, kind: int, group: np.ndarray, k: int):
 
 
 # ----------------------------------------------------------------- helpers
-def _state_batch(kind, group, bias, factors, sse) -> pa.RecordBatch:
-    values = [kind, group, bias.tobytes(), factors.tobytes(), sse.tobytes()]
+def _state_batch(key, kind, group, bias, factors, sse) -> pa.RecordBatch:
+    values = [key, kind, group, bias.tobytes(), factors.tobytes(), sse.tobytes()]
     schema = _arrow_schema(_STATE)
     return pa.RecordBatch.from_arrays(
         [pa.array([v], field.type) for v, field in zip(values, schema, strict=True)],
