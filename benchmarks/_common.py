@@ -114,3 +114,20 @@ def keras_model_classes() -> dict:
     from fastrec.models.keras import DotProduct, DotProductBias, NeuralNet
 
     return {cls.__name__: cls for cls in (DotProduct, DotProductBias, NeuralNet)}
+
+
+def write_parquet(ratings, path) -> None:
+    """``ratings`` (a :class:`fastrec.Ratings`) as a parquet file of MovieLens's columns
+    (``userId``, ``movieId`` int64, ``rating`` float64), for Spark to read."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "userId": ratings.user_ids.astype(np.int64),
+            "movieId": ratings.item_ids.astype(np.int64),
+            "rating": ratings.ratings,
+        }
+    )
+    pq.write_table(table, path, row_group_size=1 << 20)

@@ -38,7 +38,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from _common import synthetic_split
+from _common import synthetic_split, write_parquet
 
 STAGES = (
     "check",
@@ -99,20 +99,6 @@ def instrument(clock: StageClock, model_class) -> list:
     return undo
 
 
-def _write_parquet(ratings, path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table(
-        {
-            "userId": ratings.user_ids.astype(np.int64),
-            "movieId": ratings.item_ids.astype(np.int64),
-            "rating": ratings.ratings,
-        }
-    )
-    pq.write_table(table, path, row_group_size=1 << 20)
-
-
 def _fixed_part(model_class):
     """``model_class`` whose own fit does nothing: what every fit pays around the model."""
     return type("FixedPart", (model_class,), {"_fit_coded": lambda self, coded, context: {}})
@@ -163,7 +149,7 @@ def main(argv=None) -> int:
         "userId long, movieId long, rating double",
     )
     with tempfile.TemporaryDirectory(prefix="fastrec-spark-overhead-") as tmp:
-        _write_parquet(train, Path(tmp) / "train.parquet")
+        write_parquet(train, Path(tmp) / "train.parquet")
         train_df = spark.read.parquet(str(Path(tmp) / "train.parquet")).persist()
         n_train = train_df.count()
         print(

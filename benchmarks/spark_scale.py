@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import synthetic_split, warm_up
+from _common import synthetic_split, warm_up, write_parquet
 
 import fastrec
 
@@ -92,20 +92,6 @@ class WorkerMemory:
         return max(self.peak.values(), default=0) / 2**30
 
 
-def _write_parquet(ratings, path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table(
-        {
-            "userId": ratings.user_ids.astype(np.int64),
-            "movieId": ratings.item_ids.astype(np.int64),
-            "rating": ratings.ratings,
-        }
-    )
-    pq.write_table(table, path, row_group_size=1 << 20)
-
-
 def _score(model, test_df) -> tuple[float, float]:
     """(RMSE, seconds) of the model on the test rows: predict + one aggregation."""
     from pyspark.sql import functions as F
@@ -147,8 +133,8 @@ def run_shape(spark, shape: str, models: list[str], mllib: bool, recommend: bool
     train, test = synthetic_split(shape)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="fastrec-spark-bench-") as tmp:
-        _write_parquet(train, Path(tmp) / "train.parquet")
-        _write_parquet(test, Path(tmp) / "test.parquet")
+        write_parquet(train, Path(tmp) / "train.parquet")
+        write_parquet(test, Path(tmp) / "test.parquet")
         train_df = spark.read.parquet(str(Path(tmp) / "train.parquet")).persist()
         test_df = spark.read.parquet(str(Path(tmp) / "test.parquet")).persist()
         n_train, n_test = train_df.count(), test_df.count()
