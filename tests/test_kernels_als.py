@@ -7,6 +7,11 @@ rows longer than one gathered chunk (64), factor counts around the 8- and 16-wid
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -176,3 +181,56 @@ def test_tiles_equal_numpy():
     _dot_tile(buf, 16, out)
     np.testing.assert_allclose(out[1:5, 3:7], buf[1:5, :16] @ buf[3:7, :16].T, rtol=1e-12)
     assert np.all(out[0] == 0.0) and np.all(out[:, :3] == 0.0)  # nothing outside the tile
+
+
+# Draws a set of rows (empty ones, short ones for the dual, long ones over
+# several chunks), solves them, and saves inputs and outputs for the parent to check.
+_NARROW_SCRIPT = """
+import numpy as np
+from fastrec.kernels import _simd
+from fastrec.kernels.als import solve_biased_rows
+assert not _simd.WIDE_VECTORS
+rng = np.random.default_rng(11)
+n_rows, n_cols, k = 40, 120, 22
+lengths = rng.integers(0, 90, size=n_rows)
+indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+indices = np.concatenate([np.sort(rng.choice(n_cols, n, replace=False)) for n in lengths])
+indices = indices.astype(np.int32)
+data = rng.integers(1, 11, size=len(indices)) / 2.0
+other, other_bias = rng.normal(size=(n_cols, k)), rng.normal(size=n_cols)
+out_f, out_b = np.zeros((n_rows, k)), np.zeros(n_rows)
+args = (other, other_bias, 3.0, 0.1, 0.2, True, out_f, out_b)
+failed = solve_biased_rows(indptr, indices, data, *args)
+np.savez(OUT, indptr=indptr, indices=indices, data=data, other=other,
+         other_bias=other_bias, out_f=out_f, out_b=out_b, failed=failed)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 CPU names")
+def test_the_tiles_without_avx512_give_the_same_bits(tmp_path):
+    """The 4 x 8 and 2 x 2 tiles (CPUs without AVX-512), compiled for a Haswell CPU in a child
+    process: right against numpy, and the same bits as this process's tiles (each lane sums
+    in the same order whatever the tile)."""
+    out = str(tmp_path / "narrow.npz")
+    env = dict(
+        os.environ,
+        NUMBA_CPU_NAME="haswell",
+        NUMBA_CPU_FEATURES="+avx2,+fma,+sse4.2,+popcnt,+bmi2",
+        NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", f"OUT = {out!r}\n" + _NARROW_SCRIPT],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = np.load(out)
+    args = tuple(saved[name] for name in ("indptr", "indices", "data", "other", "other_bias"))
+    args += (3.0, 0.1, 0.2, True)
+    ref_f, ref_b = _reference(*args)
+    assert int(saved["failed"]) == 0
+    np.testing.assert_allclose(saved["out_f"], ref_f, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(saved["out_b"], ref_b, rtol=1e-9, atol=1e-12)
+    failed, out_f, out_b = _solve(*args)
+    assert failed == 0
+    assert np.array_equal(saved["out_f"], out_f) and np.array_equal(saved["out_b"], out_b)
