@@ -136,3 +136,11 @@ def spark(spark_runtime):
     session = local_session(2)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def sp(spark):
+    """The fastrec.spark module, imported only once the session has started."""
+    import fastrec.spark as module
+
+    return module

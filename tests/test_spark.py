@@ -16,14 +16,6 @@ import fastrec
 pytestmark = pytest.mark.spark
 
 
-@pytest.fixture(scope="module")
-def sp(spark):
-    """The fastrec.spark module (imported only where the session started)."""
-    import fastrec.spark as module
-
-    return module
-
-
 def _synthetic(n_users=120, n_items=80, n=3000, seed=0, string_ids=False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     users = rng.integers(0, n_users, n) * 3 + 1

@@ -23,14 +23,6 @@ PARAMS = {"n_factors": 4, "n_iter": 2, "reg": 0.05, "seed": 3}
 STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
 
 
-@pytest.fixture(scope="module")
-def sp(spark):
-    """The fastrec.spark module (imported only where the session started)."""
-    import fastrec.spark as module
-
-    return module
-
-
 def _synthetic(n_users=120, n_items=80, n=3000, seed=0, string_ids=False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     users = rng.integers(0, n_users, n) * 3 + 1

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.spark
 KEY = ["userId", "movieId"]
 
 
-@pytest.fixture(scope="module")
-def sp(spark):
-    """The fastrec.spark module (imported only where the session started)."""
-    import fastrec.spark as module
-
-    return module
-
-
 def _synthetic(n_users=150, n_items=90, n=3600, seed=0, string_ids=False) -> pd.DataFrame:
     """Ratings of a rank-2 taste model plus biases, popular items rated more often."""
     rng = np.random.default_rng(seed)

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.spark
 PARAMS = {"n_factors": 4, "n_epochs": 3}
 
 
-@pytest.fixture(scope="module")
-def sp(spark):
-    """The fastrec.spark module (imported only where the session started)."""
-    import fastrec.spark as module
-
-    return module
-
-
 def _synthetic(seed=0, string_ids=False, n=3500) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(

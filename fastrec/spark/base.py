@@ -187,7 +187,7 @@ class SparkRecommender:
             if fallback is not None:
                 from .bias_sums import fit_bias_arrays
 
-                fb_state = fit_bias_arrays(coded, context, **fallback.get_params())
+                fb_state = fit_bias_arrays(context, **fallback.get_params())
                 for name, value in fb_state.items():
                     files.write_array(f"fallback.{name}", value)
                 meta_fallback = {

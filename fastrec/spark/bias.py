@@ -30,4 +30,4 @@ class Bias(SparkRecommender):
         super().__init__(n_blocks=n_blocks, reg_user=reg_user, reg_item=reg_item, n_iter=n_iter)
 
     def _fit_coded(self, coded: DataFrame, context: FitContext) -> dict:
-        return fit_bias_arrays(coded, context, **self.params)
+        return fit_bias_arrays(context, **self.params)

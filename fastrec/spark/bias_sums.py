@@ -53,7 +53,6 @@ _BIASES = T.StructType(
 
 
 def fit_bias_arrays(
-    coded: DataFrame,
     context,
     *,
     reg_user: float = 5.0,
@@ -67,9 +66,6 @@ def fit_bias_arrays(
 
     Parameters
     ----------
-    coded : DataFrame
-        The coded ratings (``u`` int32, ``i`` int32, ``r`` float64); unused, the sweeps read
-        ``context.packed`` (kept for the callers' signature).
     context : FitContext
         ``packed``, ``mean`` (``mu``), ``n_users``, ``n_items``, ``user_counts``,
         ``item_counts`` (int64, ``|R(u)|`` and ``|R(i)|``).

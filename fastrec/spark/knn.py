@@ -177,7 +177,7 @@ class ItemKNN(SparkRecommender):
         scratch.write_array("user_mean", user_mean)
         scratch.write_array("item_mean", item_mean)
         if "bias" in (center, baseline):
-            user_bias, item_bias = _fallback_biases(coded, context)
+            user_bias, item_bias = _fallback_biases(context)
             scratch.write_array("user_bias", user_bias)
             scratch.write_array("item_bias", item_bias)
         seconds = {"baseline": time.perf_counter() - t0}
@@ -252,17 +252,17 @@ def _rating_sums(packed: DataFrame, n_users: int, n_items: int):
     return out
 
 
-def _fallback_biases(coded: DataFrame, context: FitContext):
+def _fallback_biases(context: FitContext):
     """``(user_bias_, item_bias_)`` of the :class:`fastrec.Bias` fallback: the arrays the base
     wrote to the model's directory before ``_fit_coded``, else fitted here (the same
-    distributed sweeps, :func:`fastrec.spark.bias.fit_bias_arrays`)."""
+    sweeps, :func:`fastrec.spark.bias_sums.fit_bias_arrays`)."""
     files = ModelFiles(context.work_dir.parent)
     try:
         return files.array("fallback.user_bias_"), files.array("fallback.item_bias_")
     except FileNotFoundError:
         from .bias_sums import fit_bias_arrays
 
-        state = fit_bias_arrays(coded, context)
+        state = fit_bias_arrays(context)
         return state["user_bias_"], state["item_bias_"]
 
 
